@@ -1,0 +1,111 @@
+"""The CPU engine: validated windows -> numba kernels on a thread pool -> ripser-style diagrams.
+
+Windows are packed into one flat array per thread and handed to ``rips_of_windows``, which
+releases the GIL, so a batch uses every core without Python in the loop.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from gpu_tda.kernels.rips import rips_of_windows
+from gpu_tda.work_estimate import check_budget
+
+
+def persistence_many(
+    clouds: list[np.ndarray],
+    maxdim: int,
+    threshold: float,
+    distance_matrix: bool,
+    memory_limit: int | None,
+    n_threads: int | None = None,
+) -> list[list[np.ndarray]]:
+    """Diagrams of validated float64 windows (points, or distance matrices)."""
+    thr32 = np.float32(threshold)
+    for cloud in clouds:
+        _check_window_budget(cloud, maxdim, thr32, distance_matrix, memory_limit)
+    if not clouds:
+        return []
+    threads = max(1, min(n_threads or os.cpu_count() or 1, len(clouds)))
+    chunks = _balanced_chunks([c.shape[0] for c in clouds], threads, maxdim)
+    results: list[list[np.ndarray] | None] = [None] * len(clouds)
+
+    def run(chunk: list[int]) -> None:
+        counts, dims, births, deaths = _run_chunk([clouds[i] for i in chunk], maxdim, thr32,
+                                                  distance_matrix)
+        start = 0
+        for window, count in zip(chunk, counts, strict=True):
+            stop = start + int(count)
+            results[window] = bars_to_diagrams(
+                dims[start:stop], births[start:stop], deaths[start:stop], maxdim
+            )
+            start = stop
+
+    if len(chunks) == 1:
+        run(chunks[0])
+    else:
+        with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
+            list(pool.map(run, chunks))
+    return results  # type: ignore[return-value]
+
+
+def bars_to_diagrams(
+    dims: np.ndarray, births: np.ndarray, deaths: np.ndarray, maxdim: int
+) -> list[np.ndarray]:
+    """Flat bar arrays -> one (k, 2) float64 array per dimension, sorted by (death, birth)."""
+    diagrams = []
+    for dim in range(maxdim + 1):
+        mask = dims == dim
+        bars = np.column_stack((births[mask], deaths[mask])).astype(np.float64)
+        order = np.lexsort((bars[:, 0], bars[:, 1]))
+        diagrams.append(bars[order].reshape(-1, 2))
+    return diagrams
+
+
+def _run_chunk(
+    windows: list[np.ndarray], maxdim: int, thr32: np.float32, distance_matrix: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    sizes = np.array([w.size for w in windows], dtype=np.int64)
+    offsets = np.zeros(len(windows) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    widths = np.array([w.shape[1] if w.ndim == 2 else 0 for w in windows], dtype=np.int64)
+    data = np.concatenate([w.ravel() for w in windows]) if windows else np.empty(0)
+    if distance_matrix:
+        data = data + 0.0  # turns any -0.0 into +0.0, whose bits sort correctly
+    return rips_of_windows(data, offsets, widths, distance_matrix, maxdim, thr32)
+
+
+def _balanced_chunks(sizes: list[int], threads: int, maxdim: int) -> list[list[int]]:
+    """Split window indices into ``threads`` chunks of similar estimated cost (largest first)."""
+    power = 2 if maxdim == 0 else maxdim + 2
+    cost = [float(max(n, 1)) ** power for n in sizes]
+    loads = [0.0] * threads
+    chunks: list[list[int]] = [[] for _ in range(threads)]
+    for i in sorted(range(len(sizes)), key=lambda i: -cost[i]):
+        t = loads.index(min(loads))
+        chunks[t].append(i)
+        loads[t] += cost[i]
+    return [sorted(c) for c in chunks if c]
+
+
+def _check_window_budget(
+    cloud: np.ndarray, maxdim: int, thr32: np.float32, distance_matrix: bool, limit: int | None
+) -> None:
+    n = cloud.shape[0]
+    try:
+        check_budget(n, maxdim, limit)
+    except MemoryError:
+        if math.isinf(thr32) or limit is None or 4 * n * n > limit:
+            raise
+        # a threshold may make the complex much smaller: count degrees and check again
+        if distance_matrix:
+            within = cloud <= thr32
+        else:
+            sq = np.einsum("ij,ij->i", cloud, cloud)
+            within = sq[:, None] + sq[None, :] - 2 * cloud @ cloud.T <= float(thr32) ** 2 * (1 + 1e-6)
+        degrees = within.sum(axis=1) - 1
+        check_budget(n, maxdim, limit, degrees)

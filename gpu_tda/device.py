@@ -1,0 +1,203 @@
+"""The one place that knows about GPUs: lazy CuPy / numba.cuda imports and the CUDA simulator.
+
+Nothing here imports a GPU package at module import time. ``NUMBA_ENABLE_CUDASIM=1`` makes
+numba.cuda run kernels on the CPU; then numpy stands in for CuPy and the "gpu" backend is usable
+(slowly) so CI can exercise the GPU code path on small inputs. Every other module reaches CuPy
+and numba.cuda through the functions below.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from gpu_tda.exceptions import GpuTdaError
+
+
+class DeviceError(GpuTdaError, RuntimeError):
+    """A device call failed (driver error, launch failure, or an injected test failure)."""
+
+
+class DeviceOutOfMemoryError(DeviceError, MemoryError):
+    """The device ran out of memory; the caller may retry with a smaller batch."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceMemory:
+    """A snapshot of device memory in bytes; None where this process cannot know it.
+
+    ``pool_used``/``pool_total``: CuPy's memory pool (bytes in live arrays / held from the
+    driver). ``free``/``total``: the driver's view of the whole device. ``nvml_used``: NVML's
+    count for the device (all processes), when pynvml is importable.
+    """
+
+    pool_used: int
+    pool_total: int
+    free: int | None
+    total: int | None
+    nvml_used: int | None
+
+
+def simulator_enabled() -> bool:
+    """True when numba's CUDA simulator is switched on for this process."""
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+
+@functools.cache
+def gpu_unavailable_reason() -> str | None:
+    """Why the GPU backend cannot run here, or None when it can. Probed once per process."""
+    try:
+        from numba import cuda
+    except Exception as exc:  # numba without its CUDA target, broken install
+        return f"numba.cuda cannot be imported ({exc})"
+    if simulator_enabled():
+        return None
+    try:
+        if not cuda.is_available():
+            return "no CUDA device or driver found (numba.cuda.is_available() is False)"
+    except Exception as exc:
+        return f"CUDA driver probe failed ({exc})"
+    try:
+        import cupy  # noqa: F401
+    except Exception as exc:
+        return f"CuPy cannot be imported ({exc}); install the 'gpu' extra"
+    return None
+
+
+def array_module() -> ModuleType:
+    """The array library for device arrays: CuPy on a real GPU, numpy under the simulator."""
+    if simulator_enabled():
+        return np
+    import cupy
+
+    return cupy
+
+
+def numba_cuda() -> ModuleType:
+    """numba's CUDA target (the simulator when NUMBA_ENABLE_CUDASIM is set)."""
+    from numba import cuda
+
+    return cuda
+
+
+def exact_float64_ops() -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """(mul, add) device functions that round each float64 operation on its own.
+
+    NVVM contracts ``a * b + c`` into one fused multiply-add by default, which rounds once
+    instead of twice and so can differ in the last bit from the CPU kernels. libdevice's
+    ``dmul_rn``/``dadd_rn`` are never fused. The simulator runs plain Python arithmetic.
+    """
+    cuda = numba_cuda()
+    if simulator_enabled():
+
+        @cuda.jit(device=True)
+        def mul(a, b):  # pragma: no cover - trivially the Python operator
+            return a * b
+
+        @cuda.jit(device=True)
+        def add(a, b):
+            return a + b
+
+        return mul, add
+    from numba.cuda import libdevice
+
+    return libdevice.dmul_rn, libdevice.dadd_rn
+
+
+def to_host(array: Any) -> np.ndarray:
+    """A device (or host) array as a numpy array; copies from the device when needed."""
+    if isinstance(array, np.ndarray):
+        return array
+    return array.get()
+
+
+def synchronize() -> None:
+    """Wait for all queued device work (a no-op under the simulator)."""
+    if simulator_enabled():
+        return
+    numba_cuda().synchronize()
+
+
+def release_cached_memory() -> None:
+    """Hand CuPy's cached, unused blocks back to the driver (after an out-of-memory error)."""
+    if simulator_enabled():
+        return
+    import cupy
+
+    cupy.get_default_memory_pool().free_all_blocks()
+
+
+def memory() -> DeviceMemory:
+    """Current device memory use; zeros/None under the simulator."""
+    if simulator_enabled() or gpu_unavailable_reason() is not None:
+        return DeviceMemory(pool_used=0, pool_total=0, free=None, total=None, nvml_used=None)
+    import cupy
+
+    pool = cupy.get_default_memory_pool()
+    free, total = cupy.cuda.runtime.memGetInfo()
+    return DeviceMemory(
+        pool_used=int(pool.used_bytes()),
+        pool_total=int(pool.total_bytes()),
+        free=int(free),
+        total=int(total),
+        nvml_used=_nvml_used(cupy.cuda.runtime.getDevice()),
+    )
+
+
+def _nvml_used(index: int) -> int | None:
+    try:
+        import pynvml
+    except Exception:
+        return None
+    try:
+        pynvml.nvmlInit()
+        try:
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            return int(pynvml.nvmlDeviceGetMemoryInfo(handle).used)
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:
+        return None
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for CuPy's and numba's out-of-memory errors (and our own)."""
+    if isinstance(exc, MemoryError):
+        return True
+    name = type(exc).__name__
+    if name == "OutOfMemoryError":  # cupy.cuda.memory.OutOfMemoryError
+        return True
+    text = str(exc)
+    return "CUDA_ERROR_OUT_OF_MEMORY" in text or "out of memory" in text.lower()
+
+
+def describe() -> dict[str, Any]:
+    """Machine facts for benchmarks: device name, driver and runtime versions, simulator flag."""
+    info: dict[str, Any] = {"simulator": simulator_enabled(), "gpu": None}
+    reason = gpu_unavailable_reason()
+    if reason is not None:
+        info["unavailable"] = reason
+        return info
+    if simulator_enabled():
+        info["gpu"] = "numba CUDA simulator"
+        return info
+    import cupy
+
+    runtime = cupy.cuda.runtime
+    props = runtime.getDeviceProperties(runtime.getDevice())
+    name = props["name"]
+    info.update(
+        gpu=name.decode() if isinstance(name, bytes) else str(name),
+        memory_bytes=int(props["totalGlobalMem"]),
+        compute_capability=f"{props['major']}.{props['minor']}",
+        driver_version=runtime.driverGetVersion(),
+        runtime_version=runtime.runtimeGetVersion(),
+        cupy=cupy.__version__,
+    )
+    return info

@@ -1,0 +1,5 @@
+"""Pure compute kernels: arrays and scalars in, arrays out.
+
+No I/O, logging, clocks or settings here. CPU kernels are numba ``@njit(cache=True, nogil=True)``
+free functions; CUDA kernels live in ``cuda_*.py`` and are only imported by the GPU engine.
+"""

@@ -1,0 +1,108 @@
+"""Whole-window Vietoris-Rips persistence: distances -> H0 -> H1..Hmaxdim, as flat bar arrays.
+
+Bars come out as three parallel arrays (dims, births, deaths); essential bars have death = inf
+and zero-length bars are dropped, as in ripser.
+"""
+
+import numba as nb
+import numpy as np
+
+from gpu_tda.kernels.cohomology import assemble_columns, reduce_coboundary
+from gpu_tda.kernels.combinatorics import binomial_table
+from gpu_tda.kernels.distances import pairwise_distances
+from gpu_tda.kernels.h0 import h0_kruskal, h0_prim, sorted_edges
+from gpu_tda.kernels.pivot_index import new_pivot_index
+
+
+@nb.njit(cache=True, nogil=True)
+def rips_from_distances(
+    dist: np.ndarray, maxdim: int, threshold: np.float32
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(n, n) float32 distances -> (dims int64, births float32, deaths float32)."""
+    n = dist.shape[0]
+    inf = np.float32(np.inf)
+    if n == 0:
+        return np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.float32)
+    if maxdim == 0:
+        h0_deaths, components = h0_prim(dist, threshold)
+        col_d = np.empty(0, np.float32)
+        col_i = np.empty(0, np.int64)
+    else:
+        edge_d, edge_i = sorted_edges(dist, threshold)
+        h0_deaths, components, col_d, col_i = h0_kruskal(n, edge_d, edge_i)
+    total = h0_deaths.shape[0] + components
+    dims = np.zeros(total, np.int64)
+    births = np.zeros(total, np.float32)
+    deaths = np.empty(total, np.float32)
+    deaths[: h0_deaths.shape[0]] = h0_deaths
+    deaths[h0_deaths.shape[0] :] = inf
+    if maxdim == 0:
+        return dims, births, deaths
+    binom = binomial_table(n, maxdim + 2)
+    simp_d = edge_d
+    simp_i = edge_i
+    for dim in range(1, maxdim + 1):
+        keys, values = new_pivot_index(col_d.shape[0])
+        b, d = reduce_coboundary(dist, binom, dim, threshold, col_d, col_i, keys, values)
+        dims = np.concatenate((dims, np.full(b.shape[0], dim, np.int64)))
+        births = np.concatenate((births, b))
+        deaths = np.concatenate((deaths, d))
+        if dim < maxdim:
+            col_d, col_i, simp_d, simp_i = assemble_columns(
+                dist, binom, dim, threshold, simp_d, simp_i, keys, values, dim + 1 < maxdim
+            )
+    return dims, births, deaths
+
+
+@nb.njit(cache=True, nogil=True)
+def rips_of_windows(
+    data: np.ndarray,
+    offsets: np.ndarray,
+    widths: np.ndarray,
+    is_distance: bool,
+    maxdim: int,
+    threshold: np.float32,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Persistence of many windows packed in one flat float64 array, one after another.
+
+    Window w occupies data[offsets[w]:offsets[w+1]] as a row-major (n_w, widths[w]) array:
+    points of dimension widths[w], or an (n_w, n_w) distance matrix when ``is_distance``.
+    Returns (bar counts per window, dims, births, deaths) with windows' bars concatenated.
+    """
+    n_windows = offsets.shape[0] - 1
+    counts = np.zeros(n_windows, np.int64)
+    capacity = 64
+    all_dims = np.empty(capacity, np.int64)
+    all_births = np.empty(capacity, np.float32)
+    all_deaths = np.empty(capacity, np.float32)
+    used = 0
+    for w in range(n_windows):
+        flat = data[offsets[w] : offsets[w + 1]]
+        width = widths[w]
+        rows = flat.shape[0] // width if width > 0 else 0
+        block = flat.reshape((rows, width))
+        if is_distance:
+            dist = block.astype(np.float32)
+        else:
+            dist = pairwise_distances(block)
+        dims, births, deaths = rips_from_distances(dist, maxdim, threshold)
+        k = dims.shape[0]
+        counts[w] = k
+        if used + k > capacity:
+            while used + k > capacity:
+                capacity *= 2
+            all_dims = _resized(all_dims, capacity)
+            all_births = _resized(all_births, capacity)
+            all_deaths = _resized(all_deaths, capacity)
+        all_dims[used : used + k] = dims
+        all_births[used : used + k] = births
+        all_deaths[used : used + k] = deaths
+        used += k
+    return counts, all_dims[:used], all_births[:used], all_deaths[:used]
+
+
+@nb.njit(cache=True, nogil=True)
+def _resized(values: np.ndarray, capacity: int) -> np.ndarray:
+    out = np.empty(capacity, values.dtype)
+    out[: values.shape[0]] = values
+    return out
