@@ -88,7 +88,9 @@ def persistence_batch(
     maxdim = check_maxdim(maxdim)
     threshold = check_threshold(threshold)
     if memory_limit is not None and memory_limit <= 0:
-        raise ValueError(f"memory_limit must be a positive number of bytes or None, got {memory_limit}")
+        raise ValueError(
+            f"memory_limit must be a positive number of bytes or None, got {memory_limit}"
+        )
     windows = _as_window_list(Xs)
     check = check_distance_matrix if distance_matrix else check_points
     clouds = [check(w, name=f"Xs[{i}]") for i, w in enumerate(windows)]

@@ -8,7 +8,7 @@ from gpu_tda import device
 from gpu_tda.exceptions import BackendUnavailableError
 
 
-class Backend(str, enum.Enum):
+class Backend(enum.StrEnum):
     """A compute backend. ``str`` so it prints and serialises as its name."""
 
     CPU = "cpu"

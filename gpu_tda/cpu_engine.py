@@ -35,8 +35,9 @@ def persistence_many(
     results: list[list[np.ndarray] | None] = [None] * len(clouds)
 
     def run(chunk: list[int]) -> None:
-        counts, dims, births, deaths = _run_chunk([clouds[i] for i in chunk], maxdim, thr32,
-                                                  distance_matrix)
+        counts, dims, births, deaths = _run_chunk(
+            [clouds[i] for i in chunk], maxdim, thr32, distance_matrix
+        )
         start = 0
         for window, count in zip(chunk, counts, strict=True):
             stop = start + int(count)
@@ -106,6 +107,8 @@ def _check_window_budget(
             within = cloud <= thr32
         else:
             sq = np.einsum("ij,ij->i", cloud, cloud)
-            within = sq[:, None] + sq[None, :] - 2 * cloud @ cloud.T <= float(thr32) ** 2 * (1 + 1e-6)
+            within = sq[:, None] + sq[None, :] - 2 * cloud @ cloud.T <= float(thr32) ** 2 * (
+                1 + 1e-6
+            )
         degrees = within.sum(axis=1) - 1
         check_budget(n, maxdim, limit, degrees)

@@ -46,9 +46,7 @@ def check_points(X: object, name: str = "X") -> np.ndarray:
     arr = np.ascontiguousarray(arr, dtype=np.float64)
     if not np.isfinite(arr).all():
         bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(
-            f"{name} contains NaN or inf (first at row {bad[0]}, column {bad[1]})"
-        )
+        raise ValueError(f"{name} contains NaN or inf (first at row {bad[0]}, column {bad[1]})")
     if arr.shape[0] == arr.shape[1] and arr.shape[0] > 2 and _looks_like_distances(arr):
         warnings.warn(
             f"{name} is square, symmetric with a zero diagonal: did you mean distance_matrix=True?",

@@ -41,7 +41,9 @@ def diagram_distance(a: np.ndarray, b: np.ndarray) -> float:
     return float(cost[rows, cols].max())
 
 
-def assert_same_diagrams(ours: list[np.ndarray], theirs: list[np.ndarray], rtol: float = 2e-6) -> None:
+def assert_same_diagrams(
+    ours: list[np.ndarray], theirs: list[np.ndarray], rtol: float = 2e-6
+) -> None:
     """Same number of dimensions and, per dimension, the same multiset of bars."""
     assert len(ours) == len(theirs), f"{len(ours)} dimensions vs {len(theirs)}"
     scale = max([1.0] + [float(np.abs(d[np.isfinite(d)]).max(initial=0)) for d in theirs])

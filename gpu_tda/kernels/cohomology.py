@@ -4,8 +4,9 @@ Columns are the k-simplices, reduced in reverse filtration order; a column's cob
 enumerated on the fly from the distance matrix (simplices are int64 indices in the
 combinatorial number system, never stored as vertex lists). Clearing drops columns that were
 pivots one dimension lower; emergent pairs (a column whose first zero-persistence cofacet is
-still unclaimed) skip the heap entirely; only the reduction matrix V is stored, and coboundaries
-of its entries are regenerated when a column is added.
+still unclaimed) end the pivot scan early; only the reduction matrix V is stored, and coboundaries
+of its entries are regenerated when a column is added. Most columns pair with their first
+pivot, so a column's coboundary heap is built only when another column must be added to it.
 """
 
 import numba as nb
@@ -18,9 +19,7 @@ from gpu_tda.kernels.filtration_order import sort_simplices
 
 
 @nb.njit(cache=True, nogil=True)
-def _push_coboundary(
-    dist, binom, dim, threshold, diam, index, verts, heap_d, heap_i, size
-):
+def _push_coboundary(dist, binom, dim, threshold, diam, index, verts, heap_d, heap_i, size):
     """Push every cofacet (within threshold) of simplex ``index`` into the heap."""
     n = dist.shape[0]
     simplex_vertices(index, dim, n, binom, verts)
@@ -35,10 +34,9 @@ def _push_coboundary(
             k -= 1
             j += 1
             continue
-        row = dist[v]
         cd = diam
         for t in range(dim + 1):
-            x = row[verts[t]]
+            x = dist[verts[t], v]
             if x > cd:
                 cd = x
         if cd > threshold:
@@ -50,14 +48,12 @@ def _push_coboundary(
 
 
 @nb.njit(cache=True, nogil=True)
-def _init_coboundary(
-    dist, binom, dim, threshold, diam, index, verts, heap_d, heap_i, keys, values
-):
-    """Fill the heap with the column's coboundary and return its pivot.
+def _coboundary_pivot(dist, binom, dim, threshold, diam, index, verts):
+    """The pivot of a column's unreduced coboundary, found by one scan without a heap.
 
-    Emergent pair: the first cofacet met (largest index first) with the column's own diameter
-    is the pivot; if no column claimed it yet, it is returned at once with an empty heap.
-    Returns (heap_d, heap_i, size, pivot diameter, pivot index or -1).
+    The pivot is the cofacet with the smallest diameter, ties to the largest index. Cofacets
+    are met largest index first, so the first one with the column's own diameter (no cofacet
+    can be smaller) is the pivot and the scan stops there. Returns (diameter, index or -1).
     """
     n = dist.shape[0]
     simplex_vertices(index, dim, n, binom, verts)
@@ -65,8 +61,8 @@ def _init_coboundary(
     idx_above = np.int64(0)
     k = dim + 1
     j = 0
-    size = 0
-    check_emergent = True
+    best_d = np.float32(np.inf)
+    best_i = np.int64(-1)
     for v in range(n - 1, -1, -1):
         if j <= dim and v == verts[j]:
             idx_below -= binom[k, v]
@@ -74,26 +70,18 @@ def _init_coboundary(
             k -= 1
             j += 1
             continue
-        row = dist[v]
         cd = diam
         for t in range(dim + 1):
-            x = row[verts[t]]
+            x = dist[verts[t], v]
             if x > cd:
                 cd = x
-        if cd > threshold:
+        if cd > threshold or cd >= best_d and best_i != -1:
             continue
-        cofacet = idx_above + binom[k + 1, v] + idx_below
-        if check_emergent and cd == diam:
-            if pmap.lookup(keys, values, cofacet) == -1:
-                return heap_d, heap_i, 0, cd, cofacet
-            check_emergent = False
-        if size == heap_d.shape[0]:
-            heap_d, heap_i = wc.grow(heap_d, heap_i)
-        size = wc.push(heap_d, heap_i, size, cd, cofacet)
-    size, pd, pi = wc.pop_pivot(heap_d, heap_i, size)
-    if pi != -1:
-        size = wc.push(heap_d, heap_i, size, pd, pi)
-    return heap_d, heap_i, size, pd, pi
+        best_d = cd
+        best_i = idx_above + binom[k + 1, v] + idx_below
+        if cd == diam:
+            break
+    return best_d, best_i
 
 
 @nb.njit(cache=True, nogil=True)
@@ -129,15 +117,18 @@ def reduce_coboundary(
         sd = col_d[c]
         si = col_i[c]
         red_size = wc.push(red_heap_d, red_heap_i, 0, sd, si)
-        cob_d, cob_i, cob_size, pd, pi = _init_coboundary(
-            dist, binom, dim, threshold, sd, si, verts, cob_d, cob_i, keys, values
-        )
+        pd, pi = _coboundary_pivot(dist, binom, dim, threshold, sd, si, verts)
+        cob_size = -1  # the coboundary heap is built only once a column must be added
         while True:
             if pi == -1:
                 death = np.float32(np.inf)
             else:
                 owner = pmap.lookup(keys, values, pi)
                 if owner != -1:
+                    if cob_size == -1:
+                        cob_d, cob_i, cob_size = _push_coboundary(
+                            dist, binom, dim, threshold, sd, si, verts, cob_d, cob_i, 0
+                        )
                     # add column `owner` (its simplex and its stored reduction entries)
                     lo = red_start[owner]
                     hi = red_start[owner + 1]
@@ -145,14 +136,30 @@ def reduce_coboundary(
                         red_heap_d, red_heap_i = wc.grow(red_heap_d, red_heap_i)
                     red_size = wc.push(red_heap_d, red_heap_i, red_size, col_d[owner], col_i[owner])
                     cob_d, cob_i, cob_size = _push_coboundary(
-                        dist, binom, dim, threshold, col_d[owner], col_i[owner], verts,
-                        cob_d, cob_i, cob_size,
+                        dist,
+                        binom,
+                        dim,
+                        threshold,
+                        col_d[owner],
+                        col_i[owner],
+                        verts,
+                        cob_d,
+                        cob_i,
+                        cob_size,
                     )
                     for e in range(lo, hi):
                         red_size = wc.push(red_heap_d, red_heap_i, red_size, red_d[e], red_i[e])
                         cob_d, cob_i, cob_size = _push_coboundary(
-                            dist, binom, dim, threshold, red_d[e], red_i[e], verts,
-                            cob_d, cob_i, cob_size,
+                            dist,
+                            binom,
+                            dim,
+                            threshold,
+                            red_d[e],
+                            red_i[e],
+                            verts,
+                            cob_d,
+                            cob_i,
+                            cob_size,
                         )
                     cob_size, pd, pi = wc.pop_pivot(cob_d, cob_i, cob_size)
                     if pi != -1:

@@ -12,7 +12,9 @@ _LOW32 = np.uint64(0xFFFFFFFF)
 
 
 @nb.njit(cache=True, nogil=True)
-def sort_simplices(diams: np.ndarray, indices: np.ndarray, reverse: bool) -> tuple[np.ndarray, np.ndarray]:
+def sort_simplices(
+    diams: np.ndarray, indices: np.ndarray, reverse: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """Return (diams, indices) sorted in filtration order, or reverse filtration order."""
     m = diams.shape[0]
     if m == 0:

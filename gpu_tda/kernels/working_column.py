@@ -70,7 +70,9 @@ def pop(diams: np.ndarray, indices: np.ndarray, size: int) -> int:
 
 
 @nb.njit(cache=True, nogil=True)
-def pop_pivot(diams: np.ndarray, indices: np.ndarray, size: int) -> tuple[int, np.float32, np.int64]:
+def pop_pivot(
+    diams: np.ndarray, indices: np.ndarray, size: int
+) -> tuple[int, np.float32, np.int64]:
     """Remove and return the first entry that survives Z/2 cancellation.
 
     Returns (new size, diameter, index); index is -1 when the column is zero.
