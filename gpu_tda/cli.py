@@ -30,7 +30,9 @@ def _not_built(name: str, issue: str) -> click.Command:
     return command
 
 
-main.add_command(_not_built("worker", "the streaming-worker issue"))
+from gpu_tda.streaming.cli import worker_command  # noqa: E402
+
+main.add_command(worker_command)
 from gpu_tda.streaming.broker import broker_command  # noqa: E402
 
 main.add_command(broker_command)
