@@ -2,12 +2,13 @@
 #
 #   make demo                      the whole pipeline on loopback, embedded broker + Redis
 #   make test                      the test suite (pytest starts and stops the services)
-#   make test PYTEST_ARGS="tests/streaming/test_broker.py -x"
+#   make test PYTEST_ARGS="tests/streaming/test_broker.py -x"   (PYTEST_GPU_ARGS for tests/gpu)
 #   make lint | make bench | make broker | make redis | make clean
 
 PYTHON ?= python3
 VENV ?= .venv
 PYTEST_ARGS ?=
+PYTEST_GPU_ARGS ?=
 BENCH_ARGS ?=
 REDIS_PORT ?= 6379
 
@@ -52,10 +53,15 @@ redis-server:
 		$(SUDO) apt-get update && $(SUDO) apt-get install -y redis-server; }
 	@command -v redis-server >/dev/null 2>&1 || { echo "error: redis-server missing" >&2; exit 1; }
 
+# Two pytest sessions: numba reads NUMBA_ENABLE_CUDASIM once per process, so the GPU path
+# (CUDA kernels under the simulator, tests/gpu) runs in its own session beside the rest.
 # pytest exit code 5 means "no tests collected": a failure here, said out loud.
 test: venv redis-server
-	@rc=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || rc=$$?; \
+	@rc=0; $(BIN)/python -m pytest --ignore=tests/gpu $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; \
+	[ $$rc -eq 0 ] || exit $$rc; \
+	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest tests/gpu $(PYTEST_GPU_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "error: pytest collected no GPU-simulator tests" >&2; fi; \
 	exit $$rc
 
 demo: venv redis-server

@@ -6,14 +6,13 @@ releases the GIL, so a batch uses every core without Python in the loop.
 
 from __future__ import annotations
 
-import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from gpu_tda.kernels.rips import rips_of_windows
-from gpu_tda.work_estimate import check_budget
+from gpu_tda.work_estimate import check_window_budget
 
 
 def persistence_many(
@@ -27,7 +26,7 @@ def persistence_many(
     """Diagrams of validated float64 windows (points, or distance matrices)."""
     thr32 = np.float32(threshold)
     for cloud in clouds:
-        _check_window_budget(cloud, maxdim, thr32, distance_matrix, memory_limit)
+        check_window_budget(cloud, maxdim, thr32, distance_matrix, memory_limit)
     if not clouds:
         return []
     threads = max(1, min(n_threads or os.cpu_count() or 1, len(clouds)))
@@ -91,24 +90,3 @@ def _balanced_chunks(sizes: list[int], threads: int, maxdim: int) -> list[list[i
         chunks[t].append(i)
         loads[t] += cost[i]
     return [sorted(c) for c in chunks if c]
-
-
-def _check_window_budget(
-    cloud: np.ndarray, maxdim: int, thr32: np.float32, distance_matrix: bool, limit: int | None
-) -> None:
-    n = cloud.shape[0]
-    try:
-        check_budget(n, maxdim, limit)
-    except MemoryError:
-        if math.isinf(thr32) or limit is None or 4 * n * n > limit:
-            raise
-        # a threshold may make the complex much smaller: count degrees and check again
-        if distance_matrix:
-            within = cloud <= thr32
-        else:
-            sq = np.einsum("ij,ij->i", cloud, cloud)
-            within = sq[:, None] + sq[None, :] - 2 * cloud @ cloud.T <= float(thr32) ** 2 * (
-                1 + 1e-6
-            )
-        degrees = within.sum(axis=1) - 1
-        check_budget(n, maxdim, limit, degrees)

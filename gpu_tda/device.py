@@ -133,6 +133,26 @@ def release_cached_memory() -> None:
     cupy.get_default_memory_pool().free_all_blocks()
 
 
+def pool_used_bytes() -> int:
+    """Bytes in live CuPy arrays (0 under the simulator); cheap enough to call per batch."""
+    if simulator_enabled():
+        return 0
+    import cupy
+
+    return int(cupy.get_default_memory_pool().used_bytes())
+
+
+def free_bytes() -> int | None:
+    """Free device memory plus what CuPy's pool holds unused; None under the simulator."""
+    if simulator_enabled():
+        return None
+    import cupy
+
+    pool = cupy.get_default_memory_pool()
+    free, _ = cupy.cuda.runtime.memGetInfo()
+    return int(free) + int(pool.free_bytes())
+
+
 def memory() -> DeviceMemory:
     """Current device memory use; zeros/None under the simulator."""
     if simulator_enabled() or gpu_unavailable_reason() is not None:

@@ -6,6 +6,7 @@ computed from vertex degrees (a simplex is counted from each of its vertices).
 
 from __future__ import annotations
 
+import math
 from math import comb
 
 import numpy as np
@@ -51,3 +52,26 @@ def check_budget(n: int, maxdim: int, limit: int | None, degrees: np.ndarray | N
             f"over the memory limit of {limit / 2**30:.2f} GiB; lower maxdim, set a threshold, "
             "use fewer points, or raise memory_limit"
         )
+
+
+def check_window_budget(
+    cloud: np.ndarray, maxdim: int, thr32: np.float32, distance_matrix: bool, limit: int | None
+) -> None:
+    """check_budget for one validated window; with a finite threshold, a window refused on the
+    full simplex counts is measured again from its vertex degrees before it is refused."""
+    n = cloud.shape[0]
+    try:
+        check_budget(n, maxdim, limit)
+    except MemoryError:
+        if math.isinf(thr32) or limit is None or 4 * n * n > limit:
+            raise
+        # a threshold may make the complex much smaller: count degrees and check again
+        if distance_matrix:
+            within = cloud <= thr32
+        else:
+            sq = np.einsum("ij,ij->i", cloud, cloud)
+            within = sq[:, None] + sq[None, :] - 2 * cloud @ cloud.T <= float(thr32) ** 2 * (
+                1 + 1e-6
+            )
+        degrees = within.sum(axis=1) - 1
+        check_budget(n, maxdim, limit, degrees)

@@ -48,45 +48,116 @@ def _push_coboundary(dist, binom, dim, threshold, diam, index, verts, heap_d, he
 
 
 @nb.njit(cache=True, nogil=True)
-def _coboundary_pivot(dist, binom, dim, threshold, diam, index, verts):
-    """The pivot of a column's unreduced coboundary, found by one scan without a heap.
+def _cofacet_index(binom, dim, index, verts, v):
+    """Index of the cofacet that adds vertex v (not in the simplex) to simplex ``index``."""
+    cofacet = index
+    below = 0
+    for j in range(dim + 1):
+        u = verts[j]
+        if u > v:  # u moves up one position
+            pos = dim - j + 1
+            cofacet += binom[pos + 1, u] - binom[pos, u]
+        else:
+            below += 1
+    return cofacet + binom[below + 1, v]
 
-    The pivot is the cofacet with the smallest diameter, ties to the largest index. Cofacets
-    are met largest index first, so the first one with the column's own diameter (no cofacet
-    can be smaller) is the pivot and the scan stops there. Returns (diameter, index or -1).
+
+@nb.njit(cache=True, nogil=True)
+def _in_simplex(verts, dim, v):
+    for t in range(dim + 1):
+        if verts[t] == v:
+            return True
+    return False
+
+
+@nb.njit(cache=True, nogil=True)
+def _coboundary_pivot(dist, order, binom, dim, threshold, diam, index, verts):
+    """The pivot of a column's unreduced coboundary, found without a heap.
+
+    The pivot is the cofacet with the smallest diameter, ties to the largest index (the
+    largest added vertex). No cofacet is smaller than the simplex, so when some vertex v lies
+    within ``diam`` of every vertex, the largest such v gives the pivot: it is searched in the
+    smallest ball around one of the simplex's vertices (``order`` lists each vertex's neighbours
+    nearest first) or, when balls are big, from the top index down. Otherwise one full scan.
+    Returns (diameter, index or -1).
     """
     n = dist.shape[0]
     simplex_vertices(index, dim, n, binom, verts)
-    idx_below = index
-    idx_above = np.int64(0)
-    k = dim + 1
-    j = 0
+    centre = verts[0]
+    ball = n
+    for t in range(dim + 1):
+        row = dist[verts[t]]
+        nbrs = order[verts[t]]
+        lo = 0
+        hi = n
+        while lo < hi:  # number of neighbours within diam
+            mid = (lo + hi) >> 1
+            if row[nbrs[mid]] <= diam:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < ball:
+            ball = lo
+            centre = verts[t]
+    best_v = -1
+    if 4 * ball < n:
+        nbrs = order[centre]
+        for p in range(ball):
+            v = nbrs[p]
+            if v <= best_v or _in_simplex(verts, dim, v):
+                continue
+            inside = True
+            for t in range(dim + 1):
+                if dist[verts[t], v] > diam:
+                    inside = False
+                    break
+            if inside:
+                best_v = v
+    else:
+        for v in range(n - 1, -1, -1):
+            if _in_simplex(verts, dim, v):
+                continue
+            inside = True
+            for t in range(dim + 1):
+                if dist[verts[t], v] > diam:
+                    inside = False
+                    break
+            if inside:
+                best_v = v
+                break
+    if best_v != -1:
+        return diam, _cofacet_index(binom, dim, index, verts, best_v)
     best_d = np.float32(np.inf)
-    best_i = np.int64(-1)
-    for v in range(n - 1, -1, -1):
-        if j <= dim and v == verts[j]:
-            idx_below -= binom[k, v]
-            idx_above += binom[k + 1, v]
-            k -= 1
-            j += 1
+    for v in range(n):
+        if _in_simplex(verts, dim, v):
             continue
         cd = diam
         for t in range(dim + 1):
             x = dist[verts[t], v]
             if x > cd:
                 cd = x
-        if cd > threshold or cd >= best_d and best_i != -1:
-            continue
-        best_d = cd
-        best_i = idx_above + binom[k + 1, v] + idx_below
-        if cd == diam:
-            break
-    return best_d, best_i
+        if cd <= best_d and cd <= threshold:
+            best_d = cd
+            best_v = v
+    if best_v == -1:
+        return best_d, np.int64(-1)
+    return best_d, _cofacet_index(binom, dim, index, verts, best_v)
+
+
+@nb.njit(cache=True, nogil=True)
+def neighbour_order(dist: np.ndarray) -> np.ndarray:
+    """Row v lists all vertices by increasing distance from v (int32)."""
+    n = dist.shape[0]
+    order = np.empty((n, n), dtype=np.int32)
+    for v in range(n):
+        order[v] = np.argsort(dist[v], kind="mergesort").astype(np.int32)
+    return order
 
 
 @nb.njit(cache=True, nogil=True)
 def reduce_coboundary(
     dist: np.ndarray,
+    order: np.ndarray,
     binom: np.ndarray,
     dim: int,
     threshold: np.float32,
@@ -117,7 +188,7 @@ def reduce_coboundary(
         sd = col_d[c]
         si = col_i[c]
         red_size = wc.push(red_heap_d, red_heap_i, 0, sd, si)
-        pd, pi = _coboundary_pivot(dist, binom, dim, threshold, sd, si, verts)
+        pd, pi = _coboundary_pivot(dist, order, binom, dim, threshold, sd, si, verts)
         cob_size = -1  # the coboundary heap is built only once a column must be added
         while True:
             if pi == -1:

@@ -7,7 +7,7 @@ and zero-length bars are dropped, as in ripser.
 import numba as nb
 import numpy as np
 
-from gpu_tda.kernels.cohomology import assemble_columns, reduce_coboundary
+from gpu_tda.kernels.cohomology import assemble_columns, neighbour_order, reduce_coboundary
 from gpu_tda.kernels.combinatorics import binomial_table
 from gpu_tda.kernels.distances import pairwise_distances
 from gpu_tda.kernels.h0 import h0_kruskal, h0_prim, sorted_edges
@@ -39,11 +39,12 @@ def rips_from_distances(
     if maxdim == 0:
         return dims, births, deaths
     binom = binomial_table(n, maxdim + 2)
+    order = neighbour_order(dist)
     simp_d = edge_d
     simp_i = edge_i
     for dim in range(1, maxdim + 1):
         keys, values = new_pivot_index(col_d.shape[0])
-        b, d = reduce_coboundary(dist, binom, dim, threshold, col_d, col_i, keys, values)
+        b, d = reduce_coboundary(dist, order, binom, dim, threshold, col_d, col_i, keys, values)
         dims = np.concatenate((dims, np.full(b.shape[0], dim, np.int64)))
         births = np.concatenate((births, b))
         deaths = np.concatenate((deaths, d))

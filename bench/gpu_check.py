@@ -1,0 +1,316 @@
+"""GPU check: GPU == CPU == ripser on many windows, then timings against the CPU and the peers.
+
+    python bench/gpu_check.py [--out bench/results] [--cap-seconds 30]
+    NUMBA_ENABLE_CUDASIM=1 python bench/gpu_check.py --quick --out /tmp/x   # simulator smoke run
+
+(1) checks the GPU backend against the CPU backend (bit for bit) and ripser.py (float32
+tolerance) on a few hundred noisy-circle windows; (2) times B = 1024 windows of n = 128 and 256
+at maxdim 0 and 1, and single uniform clouds of n = 2048 and 4096 at maxdim 1, for gpu_tda (gpu),
+gpu_tda (cpu, all cores), ripser.py and giotto-ph (all cores); (3) prints a table with ratios and
+the machine, and writes it all as JSON to --out. Peers on batches are timed on a subset of the
+windows and reported per window; single clouds of a peer or the CPU run in a child process
+killed after --cap-seconds (reported as a lower bound). Meant to finish in < 5 min on an H100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import multiprocessing
+import os
+import pathlib
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.machine import machine_info  # noqa: E402
+from gpu_tda import cpu_engine, device  # noqa: E402
+
+FULL = {
+    "check": {"windows": 320, "sizes": (32, 64), "maxdim": 1},
+    "batched": {"B": 1024, "sizes": (128, 256), "maxdims": (0, 1), "peer_windows": 64},
+    "single": {"sizes": (2048, 4096), "maxdim": 1},
+}
+QUICK = {
+    "check": {"windows": 6, "sizes": (8, 12), "maxdim": 1},
+    "batched": {"B": 4, "sizes": (8, 12), "maxdims": (0, 1), "peer_windows": 2},
+    "single": {"sizes": (16, 24), "maxdim": 1},
+}
+
+
+# -- workloads --------------------------------------------------------------------------------
+
+
+def noisy_circles(rng: np.random.Generator, count: int, n: int) -> np.ndarray:
+    """(count, n, 2) windows of the unit circle with Gaussian noise 0.1."""
+    theta = rng.uniform(0, 2 * np.pi, size=(count, n))
+    pts = np.stack((np.cos(theta), np.sin(theta)), axis=-1)
+    return pts + rng.normal(scale=0.1, size=pts.shape)
+
+
+def uniform_cloud(rng: np.random.Generator, n: int) -> np.ndarray:
+    return rng.uniform(size=(n, 3))
+
+
+# -- runners: each maps (list of clouds, maxdim) -> None ---------------------------------------
+
+
+def run_gpu(clouds: list[np.ndarray], maxdim: int) -> list[list[np.ndarray]]:
+    from gpu_tda import gpu_engine
+
+    return gpu_engine.persistence_many(clouds, maxdim, np.inf, False, None)
+
+
+def run_cpu(clouds: list[np.ndarray], maxdim: int) -> list[list[np.ndarray]]:
+    return cpu_engine.persistence_many(clouds, maxdim, np.inf, False, None)
+
+
+def run_ripser(clouds: list[np.ndarray], maxdim: int) -> None:
+    import ripser
+
+    for cloud in clouds:
+        ripser.ripser(cloud, maxdim=maxdim)
+
+
+def run_giotto(clouds: list[np.ndarray], maxdim: int) -> None:
+    from gph import ripser_parallel
+
+    threads = os.cpu_count() or 1
+    for cloud in clouds:
+        ripser_parallel(cloud, maxdim=maxdim, n_threads=threads)
+
+
+RUNNERS: dict[str, Callable[[list[np.ndarray], int], object]] = {
+    "gpu": run_gpu,
+    "cpu": run_cpu,
+    "ripser.py": run_ripser,
+    "giotto-ph": run_giotto,
+}
+
+
+def _timed(name: str, clouds: list[np.ndarray], maxdim: int) -> float:
+    start = time.perf_counter()
+    RUNNERS[name](clouds, maxdim)
+    return time.perf_counter() - start
+
+
+def _warm_up(name: str, maxdim: int) -> float:
+    """First call on a tiny cloud (imports, numba compile or cache load); its seconds."""
+    return _timed(name, [np.random.default_rng(0).uniform(size=(16, 2))], maxdim)
+
+
+def _child(name: str, clouds: list[np.ndarray], maxdim: int, queue: multiprocessing.Queue) -> None:
+    _warm_up(name, maxdim)
+    queue.put(_timed(name, clouds, maxdim))
+
+
+def timed_capped(name: str, clouds: list[np.ndarray], maxdim: int, cap: float) -> float | None:
+    """Seconds taken in a fresh child process, or None when it ran past ``cap``."""
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_child, args=(name, clouds, maxdim, queue), daemon=True)
+    proc.start()
+    try:
+        return float(queue.get(timeout=cap))
+    except Exception:
+        return None
+    finally:
+        proc.kill()
+        proc.join()
+
+
+# -- (1) correctness ---------------------------------------------------------------------------
+
+
+def _sorted_bars(dgm: np.ndarray) -> np.ndarray:
+    dgm = np.asarray(dgm, dtype=np.float64).reshape(-1, 2)
+    return dgm[np.lexsort((dgm[:, 0], dgm[:, 1]))]
+
+
+def _close(a: np.ndarray, b: np.ndarray) -> bool:
+    a, b = _sorted_bars(a), _sorted_bars(b)
+    if a.shape != b.shape or not np.array_equal(np.isinf(a), np.isinf(b)):
+        return False
+    finite = np.isfinite(a)
+    return bool(np.allclose(a[finite], b[finite], rtol=2e-6, atol=1e-7))
+
+
+def check(rng: np.random.Generator, spec: dict) -> dict:
+    import ripser
+    from scipy.spatial.distance import cdist
+
+    per_size = spec["windows"] // len(spec["sizes"])
+    clouds = [w for n in spec["sizes"] for w in noisy_circles(rng, per_size, n)]
+    gpu = run_gpu(clouds, spec["maxdim"])
+    cpu = run_cpu(clouds, spec["maxdim"])
+    gpu_cpu = gpu_ripser = 0
+    for cloud, g, c in zip(clouds, gpu, cpu, strict=True):
+        gpu_cpu += all(np.array_equal(x, y) for x, y in zip(g, c, strict=True))
+        dm = cdist(cloud, cloud)
+        r = ripser.ripser(dm, maxdim=spec["maxdim"], distance_matrix=True)["dgms"]
+        gpu_ripser += all(_close(x, y) for x, y in zip(g, r, strict=True))
+    return {
+        "windows": len(clouds),
+        "sizes": list(spec["sizes"]),
+        "maxdim": spec["maxdim"],
+        "gpu_equals_cpu": gpu_cpu,
+        "gpu_equals_ripser": gpu_ripser,
+        "ok": gpu_cpu == gpu_ripser == len(clouds),
+    }
+
+
+# -- (2) timings -------------------------------------------------------------------------------
+
+
+def batched(rng: np.random.Generator, spec: dict) -> list[dict]:
+    rows = []
+    compile_s = {m: _warm_up("gpu", m) for m in spec["maxdims"]}
+    for name in ("cpu", "ripser.py", "giotto-ph"):
+        for m in spec["maxdims"]:
+            _warm_up(name, m)
+    for n in spec["sizes"]:
+        windows = list(noisy_circles(rng, spec["B"], n))
+        subset = windows[: spec["peer_windows"]]
+        for maxdim in spec["maxdims"]:
+            row = {"workload": f"B={spec['B']} circles n={n}", "n": n, "maxdim": maxdim}
+            per_window = {
+                "gpu": _timed("gpu", windows, maxdim) / len(windows),
+                "cpu": _timed("cpu", windows, maxdim) / len(windows),
+                "ripser.py": _timed("ripser.py", subset, maxdim) / len(subset),
+                "giotto-ph": _timed("giotto-ph", subset, maxdim) / len(subset),
+            }
+            row["seconds_per_window"] = per_window
+            row["windows_per_second"] = {k: 1.0 / v for k, v in per_window.items()}
+            row["gpu_speedup"] = {k: v / per_window["gpu"] for k, v in per_window.items()}
+            row["gpu_first_call_s"] = compile_s[maxdim]
+            rows.append(row)
+    return rows
+
+
+def single(rng: np.random.Generator, spec: dict, cap: float) -> list[dict]:
+    rows = []
+    for n in spec["sizes"]:
+        cloud = [uniform_cloud(rng, n)]
+        maxdim = spec["maxdim"]
+        seconds: dict[str, float | None] = {}
+        for name in ("cpu", "ripser.py", "giotto-ph"):
+            seconds[name] = timed_capped(name, cloud, maxdim, cap)
+        # the GPU path shares the CPU's host kernel above maxdim 0: skip it where that timed out
+        seconds["gpu"] = None if seconds["cpu"] is None else _timed("gpu", cloud, maxdim)
+        gpu = seconds["gpu"]
+        rows.append(
+            {
+                "workload": f"uniform cube n={n}",
+                "n": n,
+                "maxdim": maxdim,
+                "seconds": seconds,
+                "cap_seconds": cap,
+                "gpu_speedup": {
+                    k: (None if v is None or gpu is None else v / gpu) for k, v in seconds.items()
+                },
+            }
+        )
+    return rows
+
+
+# -- (3) report --------------------------------------------------------------------------------
+
+
+def machine() -> dict:
+    """The shared machine facts (bench/machine.py) plus the device and CuPy/numba versions."""
+    info = dict(machine_info())
+    info["device"] = device.describe()
+    return info
+
+
+def _cell(seconds: float | None, ratio: float | None, name: str, cap: float | None = None) -> str:
+    if seconds is None:
+        text = f">{cap:.0f} s" if cap else "-"
+    else:
+        text = f"{seconds * 1e3:.3f} ms"
+    if name != "gpu" and ratio is not None:
+        text += f" ({ratio:.1f}x)"
+    return f"{text:>22}"
+
+
+def render(report: dict) -> str:
+    names = ("gpu", "cpu", "ripser.py", "giotto-ph")
+    lines = [f"machine: {json.dumps(report['machine'])}", ""]
+    chk = report["check"]
+    lines.append(
+        f"check: {chk['windows']} windows n in {chk['sizes']} maxdim {chk['maxdim']}: "
+        f"gpu==cpu {chk['gpu_equals_cpu']}, gpu==ripser {chk['gpu_equals_ripser']} "
+        f"-> {'OK' if chk['ok'] else 'MISMATCH'}"
+    )
+    lines.append("")
+    head = f"{'workload':26} {'maxdim':>6} " + " ".join(f"{n:>22}" for n in names)
+    lines += ["batched, time per window (peer time / gpu time)", head]
+    for row in report["batched"]:
+        cells = [_cell(row["seconds_per_window"][k], row["gpu_speedup"][k], k) for k in names]
+        lines.append(f"{row['workload']:26} {row['maxdim']:>6} " + " ".join(cells))
+    lines += ["", "single clouds, whole run (peer time / gpu time)", head]
+    for row in report["single"]:
+        cap = row["cap_seconds"]
+        cells = [_cell(row["seconds"][k], row["gpu_speedup"][k], k, cap) for k in names]
+        lines.append(f"{row['workload']:26} {row['maxdim']:>6} " + " ".join(cells))
+    lines += ["", "goals: " + json.dumps(report["goals"])]
+    return "\n".join(lines)
+
+
+def goals(rows: list[dict]) -> dict:
+    out = {}
+    for row in rows:
+        if row["n"] == 256 and row["maxdim"] == 1:
+            out["n256_h1_vs_giotto_ge_10x"] = row["gpu_speedup"]["giotto-ph"]
+            out["n256_h1_vs_ripser_ge_30x"] = row["gpu_speedup"]["ripser.py"]
+        if row["n"] == 256 and row["maxdim"] == 0:
+            out["n256_h0_vs_ripser_ge_100x"] = row["gpu_speedup"]["ripser.py"]
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results"), help="JSON folder")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes (simulator smoke run)")
+    parser.add_argument("--cap-seconds", type=float, default=30.0, help="per single-cloud run")
+    parser.add_argument("--seed", type=int, default=7)
+    args = parser.parse_args(argv)
+    reason = device.gpu_unavailable_reason()
+    if reason is not None:
+        print(f"gpu_check: the GPU backend is not usable here: {reason}", file=sys.stderr)
+        return 2
+    spec = QUICK if args.quick else FULL
+    rng = np.random.default_rng(args.seed)
+    started = time.perf_counter()
+    report = {
+        "schema": "gpu-tda.gpu-check/1",
+        "quick": args.quick,
+        "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "check": check(rng, spec["check"]),
+        "batched": batched(rng, spec["batched"]),
+        "single": single(rng, spec["single"], args.cap_seconds),
+    }
+    report["goals"] = goals(report["batched"])
+    report["wall_seconds"] = time.perf_counter() - started
+    print(render(report))
+    out_dir = pathlib.Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    gpu_name = str(report["machine"]["device"].get("gpu") or "none")
+    slug = "".join(c if c.isalnum() else "-" for c in gpu_name).strip("-").lower()
+    stamp = report["when"].replace(":", "").replace("-", "")[:15]
+    path = out_dir / f"gpu_check-{'quick-' if args.quick else ''}{slug}-{stamp}.json"
+    path.write_text(json.dumps(report, indent=2, default=float) + "\n")
+    print(f"\nwrote {path} ({report['wall_seconds']:.1f} s)")
+    return 0 if report["check"]["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

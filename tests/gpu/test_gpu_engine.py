@@ -1,0 +1,155 @@
+"""The GPU engine under the simulator: identical to the CPU engine, ripser-exact, never crashing."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import gpu_tda
+from gpu_tda import cpu_engine
+from gpu_tda.gpu_engine import INJECT_ENV, GpuEngine
+from tests.diagram_oracle import assert_same_diagrams, ripser_diagrams
+
+pytestmark = pytest.mark.gpu_sim
+
+
+def _assert_identical(ours: list[list[np.ndarray]], theirs: list[list[np.ndarray]]) -> None:
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs, strict=True):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            assert x.dtype == np.float64 and x.shape[1:] == (2,)
+            assert np.array_equal(x, y), (x, y)
+
+
+@pytest.mark.parametrize(("maxdim", "threshold"), [(0, np.inf), (0, 0.5), (1, np.inf), (1, 0.7)])
+def test_ragged_batch_equals_cpu_engine_and_ripser(make_clouds, maxdim, threshold):
+    clouds = make_clouds([12, 16, 12, 9])
+    engine = GpuEngine(n_threads=2)
+    ours = engine.persistence_many(clouds, maxdim, threshold, False, None)
+    _assert_identical(ours, cpu_engine.persistence_many(clouds, maxdim, threshold, False, None))
+    for dgms, cloud in zip(ours, clouds, strict=True):
+        assert_same_diagrams(dgms, ripser_diagrams(cloud, maxdim, threshold))
+    assert engine.stats.device_batches == 3 and engine.stats.cpu_fallbacks == 0
+
+
+def test_distance_matrices_and_h2(make_clouds):
+    clouds = make_clouds([10, 10], dim=3, kind="uniform")
+    matrices = [np.sqrt(((c[:, None] - c[None]) ** 2).sum(-1)) for c in clouds]
+    ours = GpuEngine().persistence_many(matrices, 2, np.inf, True, None)
+    _assert_identical(ours, cpu_engine.persistence_many(matrices, 2, np.inf, True, None))
+    for dgms, dm in zip(ours, matrices, strict=True):
+        assert_same_diagrams(dgms, ripser_diagrams(dm, 2, distance_matrix=True))
+
+
+def test_degenerate_windows(make_clouds):
+    clouds = [
+        np.empty((0, 2)),
+        np.zeros((1, 2)),
+        np.array([[0.0, 0.0], [3.0, 4.0]]),
+        make_clouds([9], kind="grid")[0],
+    ]
+    ours = GpuEngine().persistence_many(clouds, 1, np.inf, False, None)
+    _assert_identical(ours, cpu_engine.persistence_many(clouds, 1, np.inf, False, None))
+    assert ours[0][0].shape == (0, 2)
+    assert ours[2][0].tolist() == [[0.0, 5.0], [0.0, np.inf]]
+
+
+def test_public_api_runs_on_the_gpu_backend(make_clouds):
+    assert gpu_tda.available_backends() == ["cpu", "gpu"]
+    clouds = make_clouds([10, 10])
+    batch = gpu_tda.persistence_batch(np.stack(clouds), maxdim=1, backend="gpu")
+    _assert_identical(batch, gpu_tda.persistence_batch(clouds, maxdim=1, backend="cpu"))
+
+
+def test_injected_oom_retries_with_smaller_batches(make_clouds):
+    clouds = make_clouds([10, 10, 10, 10])
+    engine = GpuEngine(inject_failures=1, inject_kind="oom")
+    ours = engine.persistence_many(clouds, 1, np.inf, False, None)
+    _assert_identical(ours, cpu_engine.persistence_many(clouds, 1, np.inf, False, None))
+    assert engine.stats.oom_retries == 1
+    assert engine.stats.cpu_fallbacks == 0
+    assert engine.stats.device_batches == 2  # 4 windows -> OOM -> two batches of 2
+    assert "out-of-memory" in engine.stats.last_error
+
+
+def test_persistent_oom_falls_back_to_cpu(make_clouds):
+    clouds = make_clouds([10, 10])
+    engine = GpuEngine(inject_failures=10, inject_kind="oom")
+    ours = engine.persistence_many(clouds, 1, np.inf, False, None)
+    _assert_identical(ours, cpu_engine.persistence_many(clouds, 1, np.inf, False, None))
+    assert engine.stats.oom_retries == 1  # 2 -> 1, then one window at a time on the CPU
+    assert engine.stats.cpu_fallbacks == 2 and engine.stats.fallback_windows == 2
+    assert engine.stats.device_batches == 0
+
+
+def test_device_error_falls_back_to_cpu_at_once(make_clouds, monkeypatch):
+    monkeypatch.setenv(INJECT_ENV, "1:error")
+    clouds = make_clouds([10, 10, 12])
+    engine = GpuEngine()
+    ours = engine.persistence_many(clouds, 0, np.inf, False, None)
+    _assert_identical(ours, cpu_engine.persistence_many(clouds, 0, np.inf, False, None))
+    assert engine.stats.oom_retries == 0
+    assert engine.stats.cpu_fallbacks == 1 and engine.stats.fallback_windows == 2
+    assert engine.stats.device_batches == 1  # the n = 12 bucket ran on the device
+
+
+def test_memory_report_under_the_simulator(make_clouds):
+    engine = GpuEngine(max_batch=1)
+    engine.persistence_many(make_clouds([8, 8]), 0, np.inf, False, None)
+    report = engine.memory()
+    assert (report.current_bytes, report.peak_bytes) == (0, 0)
+    assert report.free_bytes is None and report.total_bytes is None
+    assert engine.stats.device_batches == 2  # max_batch=1
+
+
+def test_memory_budget_is_checked_like_the_cpu_engine(make_clouds):
+    with pytest.raises(gpu_tda.MemoryBudgetError):
+        GpuEngine().persistence_many(make_clouds([40]), 2, np.inf, False, 1000)
+
+
+def test_bad_engine_settings_are_refused():
+    for kwargs in ({"memory_fraction": 0}, {"max_batch": 0}, {"inject_kind": "boom"}):
+        with pytest.raises(ValueError):
+            GpuEngine(**kwargs)
+
+
+def test_gpu_backend_without_simulator_or_gpu_raises():
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    code = (
+        "import numpy as np, gpu_tda\n"
+        "assert gpu_tda.available_backends() == ['cpu'], gpu_tda.available_backends()\n"
+        "try:\n"
+        "    gpu_tda.persistence(np.zeros((3, 2)), backend='gpu')\n"
+        "except gpu_tda.BackendUnavailableError as exc:\n"
+        "    print('refused:', exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "refused: backend='gpu' is not usable here" in result.stdout
+
+
+def test_gpu_check_bench_runs_quick_under_the_simulator(tmp_path):
+    root = pathlib.Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, str(root / "bench" / "gpu_check.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        env={**os.environ, "NUMBA_ENABLE_CUDASIM": "1"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    (path,) = tmp_path.glob("gpu_check-quick-*.json")
+    report = json.loads(path.read_text())
+    assert report["check"]["ok"] and report["check"]["windows"] == 6
+    assert len(report["batched"]) == 4 and len(report["single"]) == 2
+    assert report["machine"]["device"]["simulator"] is True
+    assert "ripser.py" in result.stdout and "giotto-ph" in result.stdout
