@@ -1,18 +1,25 @@
 """The CPU engine: validated windows -> numba kernels on a thread pool -> ripser-style diagrams.
 
 Windows are packed into one flat array per thread and handed to ``rips_of_windows``, which
-releases the GIL, so a batch uses every core without Python in the loop.
+releases the GIL, so a batch uses every core without Python in the loop. A single window
+instead spreads its independent steps over numba's own threads.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from gpu_tda.kernels.rips import rips_of_windows
 from gpu_tda.work_estimate import check_window_budget
+
+# numba's fallback "workqueue" threading layer aborts on concurrent parallel launches, so
+# parallel kernels are launched one at a time process-wide; per-window kernels need no lock.
+_PARALLEL_LAUNCH = threading.Lock()
 
 
 def persistence_many(
@@ -29,14 +36,17 @@ def persistence_many(
         check_window_budget(cloud, maxdim, thr32, distance_matrix, memory_limit)
     if not clouds:
         return []
-    threads = max(1, min(n_threads or os.cpu_count() or 1, len(clouds)))
+    threads_wanted = n_threads or os.cpu_count() or 1
+    threads = max(1, min(threads_wanted, len(clouds)))
     chunks = _balanced_chunks([c.shape[0] for c in clouds], threads, maxdim)
     results: list[list[np.ndarray] | None] = [None] * len(clouds)
 
-    def run(chunk: list[int]) -> None:
-        counts, dims, births, deaths = _run_chunk(
-            [clouds[i] for i in chunk], maxdim, thr32, distance_matrix
-        )
+    def run(chunk: list[int], parallel: bool = False) -> None:
+        windows = [clouds[i] for i in chunk]
+        with _PARALLEL_LAUNCH if parallel else contextlib.nullcontext():
+            counts, dims, births, deaths = _run_chunk(
+                windows, maxdim, thr32, distance_matrix, parallel
+            )
         start = 0
         for window, count in zip(chunk, counts, strict=True):
             stop = start + int(count)
@@ -46,7 +56,7 @@ def persistence_many(
             start = stop
 
     if len(chunks) == 1:
-        run(chunks[0])
+        run(chunks[0], parallel=maxdim > 0 and threads_wanted > 1)
     else:
         with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
             list(pool.map(run, chunks))
@@ -67,7 +77,11 @@ def bars_to_diagrams(
 
 
 def _run_chunk(
-    windows: list[np.ndarray], maxdim: int, thr32: np.float32, distance_matrix: bool
+    windows: list[np.ndarray],
+    maxdim: int,
+    thr32: np.float32,
+    distance_matrix: bool,
+    parallel: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     sizes = np.array([w.size for w in windows], dtype=np.int64)
     offsets = np.zeros(len(windows) + 1, dtype=np.int64)
@@ -76,7 +90,7 @@ def _run_chunk(
     data = np.concatenate([w.ravel() for w in windows]) if windows else np.empty(0)
     if distance_matrix:
         data = data + 0.0  # turns any -0.0 into +0.0, whose bits sort correctly
-    return rips_of_windows(data, offsets, widths, distance_matrix, maxdim, thr32)
+    return rips_of_windows(data, offsets, widths, distance_matrix, maxdim, thr32, parallel)
 
 
 def _balanced_chunks(sizes: list[int], threads: int, maxdim: int) -> list[list[int]]:

@@ -1,12 +1,14 @@
 """Persistent cohomology of the Rips filtration in dimensions >= 1 (the ideas behind Ripser).
 
-Columns are the k-simplices, reduced in reverse filtration order; a column's coboundary is
-enumerated on the fly from the distance matrix (simplices are int64 indices in the
-combinatorial number system, never stored as vertex lists). Clearing drops columns that were
-pivots one dimension lower; emergent pairs (a column whose first zero-persistence cofacet is
-still unclaimed) end the pivot scan early; only the reduction matrix V is stored, and coboundaries
-of its entries are regenerated when a column is added. Most columns pair with their first
-pivot, so a column's coboundary heap is built only when another column must be added to it.
+Per dimension: the columns are the dim-simplices less those cleared because they were pivots
+one dimension lower. Each column's unreduced pivot is found by a scan, no heap; columns in
+apparent pairs (persistence pairs known without reduction, nearly all of them) are set aside
+at once, and only the rest are sorted and reduced in reverse filtration order.
+
+The reduction stores only V (which columns were added) and regenerates coboundaries from the
+distance matrix. A column's coboundary heap is built only when another column must be added
+to it, and then lazily: it holds the cofacets up to a diameter bound, raised when they all
+cancel, so long cofacets beyond the final pivot are never pushed.
 """
 
 import numba as nb
@@ -14,149 +16,88 @@ import numpy as np
 
 from gpu_tda.kernels import pivot_index as pmap
 from gpu_tda.kernels import working_column as wc
+from gpu_tda.kernels.coboundary import (
+    apparent_partner,
+    cofacet_index,
+    is_apparent,
+    next_cofacet_diameter,
+    pivot_vertex,
+    push_cofacets,
+)
 from gpu_tda.kernels.combinatorics import simplex_vertices
-from gpu_tda.kernels.filtration_order import sort_simplices
+
+_APPARENT = np.int64(-2)
+"""Pivot-map value of a simplex paired by an apparent pair (recorded for clearing only)."""
 
 
 @nb.njit(cache=True, nogil=True)
-def _push_coboundary(dist, binom, dim, threshold, diam, index, verts, heap_d, heap_i, size):
-    """Push every cofacet (within threshold) of simplex ``index`` into the heap."""
+def classify_columns(
+    dist, sorted_dist, order, binom, dim, threshold, col_d, col_i, lo, hi, out_d, out_i, apparent
+):
+    """Unreduced pivots (diameter, index) of columns lo..hi-1, and which are apparent pairs."""
     n = dist.shape[0]
-    simplex_vertices(index, dim, n, binom, verts)
-    idx_below = index
-    idx_above = np.int64(0)
-    k = dim + 1
-    j = 0
-    for v in range(n - 1, -1, -1):
-        if j <= dim and v == verts[j]:
-            idx_below -= binom[k, v]
-            idx_above += binom[k + 1, v]
-            k -= 1
-            j += 1
-            continue
-        cd = diam
-        for t in range(dim + 1):
-            x = dist[verts[t], v]
-            if x > cd:
-                cd = x
-        if cd > threshold:
-            continue
-        if size == heap_d.shape[0]:
-            heap_d, heap_i = wc.grow(heap_d, heap_i)
-        size = wc.push(heap_d, heap_i, size, cd, idx_above + binom[k + 1, v] + idx_below)
-    return heap_d, heap_i, size
+    verts = np.empty(dim + 1, dtype=np.int64)
+    scratch = np.empty(dim + 2, dtype=np.int64)
+    for c in range(lo, hi):
+        simplex_vertices(col_i[c], dim, n, binom, verts)
+        pd, v = pivot_vertex(dist, sorted_dist, order, dim, threshold, col_d[c], verts)
+        out_d[c] = pd
+        out_i[c] = -1 if v == -1 else cofacet_index(binom, dim, col_i[c], verts, v)
+        apparent[c] = v != -1 and pd == col_d[c] and is_apparent(dist, dim, pd, verts, v, scratch)
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def classify_columns_parallel(
+    dist, sorted_dist, order, binom, dim, threshold, col_d, col_i, out_d, out_i, apparent
+):
+    """classify_columns over all columns, in chunks spread over numba's threads."""
+    ncols = col_d.shape[0]
+    chunks = min(ncols, 1024)
+    for ch in nb.prange(chunks):
+        lo = ch * ncols // chunks
+        hi = (ch + 1) * ncols // chunks
+        classify_columns(
+            dist,
+            sorted_dist,
+            order,
+            binom,
+            dim,
+            threshold,
+            col_d,
+            col_i,
+            lo,
+            hi,
+            out_d,
+            out_i,
+            apparent,
+        )
 
 
 @nb.njit(cache=True, nogil=True)
-def _cofacet_index(binom, dim, index, verts, v):
-    """Index of the cofacet that adds vertex v (not in the simplex) to simplex ``index``."""
-    cofacet = index
-    below = 0
-    for j in range(dim + 1):
-        u = verts[j]
-        if u > v:  # u moves up one position
-            pos = dim - j + 1
-            cofacet += binom[pos + 1, u] - binom[pos, u]
-        else:
-            below += 1
-    return cofacet + binom[below + 1, v]
+def set_aside_apparent(col_d, col_i, pivot_d, pivot_i, apparent, keys, values, record):
+    """Drop apparent-pair columns, keeping the rest in order with their pivots.
 
-
-@nb.njit(cache=True, nogil=True)
-def _in_simplex(verts, dim, v):
-    for t in range(dim + 1):
-        if verts[t] == v:
-            return True
-    return False
-
-
-@nb.njit(cache=True, nogil=True)
-def _coboundary_pivot(dist, order, binom, dim, threshold, diam, index, verts):
-    """The pivot of a column's unreduced coboundary, found without a heap.
-
-    The pivot is the cofacet with the smallest diameter, ties to the largest index (the
-    largest added vertex). No cofacet is smaller than the simplex, so when some vertex v lies
-    within ``diam`` of every vertex, the largest such v gives the pivot: it is searched in the
-    smallest ball around one of the simplex's vertices (``order`` lists each vertex's neighbours
-    nearest first) or, when balls are big, from the top index down. Otherwise one full scan.
-    Returns (diameter, index or -1).
+    With ``record``, each apparent pivot goes into the pivot map (as ``_APPARENT``) so that it
+    is cleared from the next dimension's columns.
     """
-    n = dist.shape[0]
-    simplex_vertices(index, dim, n, binom, verts)
-    centre = verts[0]
-    ball = n
-    for t in range(dim + 1):
-        row = dist[verts[t]]
-        nbrs = order[verts[t]]
-        lo = 0
-        hi = n
-        while lo < hi:  # number of neighbours within diam
-            mid = (lo + hi) >> 1
-            if row[nbrs[mid]] <= diam:
-                lo = mid + 1
-            else:
-                hi = mid
-        if lo < ball:
-            ball = lo
-            centre = verts[t]
-    best_v = -1
-    if 4 * ball < n:
-        nbrs = order[centre]
-        for p in range(ball):
-            v = nbrs[p]
-            if v <= best_v or _in_simplex(verts, dim, v):
-                continue
-            inside = True
-            for t in range(dim + 1):
-                if dist[verts[t], v] > diam:
-                    inside = False
-                    break
-            if inside:
-                best_v = v
-    else:
-        for v in range(n - 1, -1, -1):
-            if _in_simplex(verts, dim, v):
-                continue
-            inside = True
-            for t in range(dim + 1):
-                if dist[verts[t], v] > diam:
-                    inside = False
-                    break
-            if inside:
-                best_v = v
-                break
-    if best_v != -1:
-        return diam, _cofacet_index(binom, dim, index, verts, best_v)
-    best_d = np.float32(np.inf)
-    for v in range(n):
-        if _in_simplex(verts, dim, v):
+    kept = 0
+    for c in range(col_d.shape[0]):
+        if apparent[c]:
+            if record:
+                pmap.insert(keys, values, pivot_i[c], _APPARENT)
             continue
-        cd = diam
-        for t in range(dim + 1):
-            x = dist[verts[t], v]
-            if x > cd:
-                cd = x
-        if cd <= best_d and cd <= threshold:
-            best_d = cd
-            best_v = v
-    if best_v == -1:
-        return best_d, np.int64(-1)
-    return best_d, _cofacet_index(binom, dim, index, verts, best_v)
-
-
-@nb.njit(cache=True, nogil=True)
-def neighbour_order(dist: np.ndarray) -> np.ndarray:
-    """Row v lists all vertices by increasing distance from v (int32)."""
-    n = dist.shape[0]
-    order = np.empty((n, n), dtype=np.int32)
-    for v in range(n):
-        order[v] = np.argsort(dist[v], kind="mergesort").astype(np.int32)
-    return order
+        col_d[kept] = col_d[c]
+        col_i[kept] = col_i[c]
+        pivot_d[kept] = pivot_d[c]
+        pivot_i[kept] = pivot_i[c]
+        kept += 1
+    return col_d[:kept].copy(), col_i[:kept].copy(), pivot_d[:kept].copy(), pivot_i[:kept].copy()
 
 
 @nb.njit(cache=True, nogil=True)
 def reduce_coboundary(
     dist: np.ndarray,
+    sorted_dist: np.ndarray,
     order: np.ndarray,
     binom: np.ndarray,
     dim: int,
@@ -165,16 +106,26 @@ def reduce_coboundary(
     col_i: np.ndarray,
     keys: np.ndarray,
     values: np.ndarray,
+    pivot_d: np.ndarray,
+    pivot_i: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Reduce the dim-simplex columns (reverse filtration order); return (births, deaths).
+
+    ``pivot_d``/``pivot_i`` hold each column's unreduced pivot (from ``scan_pivots``). Columns
+    of apparent pairs were left out; a pivot owned by one is recognised on the fly (or found in
+    the map as ``_APPARENT``) and the partner's coboundary added.
 
     Records each pivot in the (keys, values) map, which the caller uses to clear the next
     dimension's columns. Essential classes get death = inf.
     """
     ncols = col_d.shape[0]
+    n = dist.shape[0]
     verts = np.empty(dim + 2, dtype=np.int64)
+    scratch = np.empty(dim + 2, dtype=np.int64)
     cob_d = np.empty(256, dtype=np.float32)
     cob_i = np.empty(256, dtype=np.int64)
+    gen_d = np.empty(64, dtype=np.float32)  # simplices whose coboundaries the column sums
+    gen_i = np.empty(64, dtype=np.int64)
     red_heap_d = np.empty(64, dtype=np.float32)
     red_heap_i = np.empty(64, dtype=np.int64)
     red_start = np.zeros(ncols + 1, dtype=np.int64)
@@ -184,57 +135,111 @@ def reduce_coboundary(
     births = np.empty(16, dtype=np.float32)
     deaths = np.empty(16, dtype=np.float32)
     n_bars = 0
+    below_all = np.float32(-1.0)
     for c in range(ncols):
         sd = col_d[c]
         si = col_i[c]
         red_size = wc.push(red_heap_d, red_heap_i, 0, sd, si)
-        pd, pi = _coboundary_pivot(dist, order, binom, dim, threshold, sd, si, verts)
-        cob_size = -1  # the coboundary heap is built only once a column must be added
+        pd = pivot_d[c]
+        pi = pivot_i[c]
+        n_gen = 0  # 0: the column's coboundary heap is not built yet
+        bound = sd  # the heap holds every cofacet of diameter <= bound
+        cob_size = 0
         while True:
             if pi == -1:
                 death = np.float32(np.inf)
             else:
                 owner = pmap.lookup(keys, values, pi)
+                partner = np.int64(-1)
+                if owner < 0:  # unclaimed, or claimed by an apparent pair?
+                    simplex_vertices(pi, dim + 1, n, binom, verts)
+                    partner = apparent_partner(
+                        dist, sorted_dist, order, binom, dim, pd, pi, verts, scratch
+                    )
+                    owner = _APPARENT if partner != -1 else np.int64(-1)
                 if owner != -1:
-                    if cob_size == -1:
-                        cob_d, cob_i, cob_size = _push_coboundary(
-                            dist, binom, dim, threshold, sd, si, verts, cob_d, cob_i, 0
+                    if n_gen == 0:
+                        bound = pd
+                        gen_d[0] = sd
+                        gen_i[0] = si
+                        n_gen = 1
+                        simplex_vertices(si, dim, n, binom, verts)
+                        cob_d, cob_i, cob_size = push_cofacets(
+                            dist, binom, dim, below_all, bound, sd, si, verts, cob_d, cob_i, 0
                         )
-                    # add column `owner` (its simplex and its stored reduction entries)
-                    lo = red_start[owner]
-                    hi = red_start[owner + 1]
+                    # add column `owner`: its simplex and its stored reduction entries; an
+                    # apparent pair's column is just its facet of the pivot (never stored)
+                    if owner == _APPARENT:
+                        lo = hi = 0
+                        first_d = pd
+                        first_i = partner
+                    else:
+                        lo = red_start[owner]
+                        hi = red_start[owner + 1]
+                        first_d = col_d[owner]
+                        first_i = col_i[owner]
                     while red_size + 1 + hi - lo > red_heap_d.shape[0]:
                         red_heap_d, red_heap_i = wc.grow(red_heap_d, red_heap_i)
-                    red_size = wc.push(red_heap_d, red_heap_i, red_size, col_d[owner], col_i[owner])
-                    cob_d, cob_i, cob_size = _push_coboundary(
-                        dist,
-                        binom,
-                        dim,
-                        threshold,
-                        col_d[owner],
-                        col_i[owner],
-                        verts,
-                        cob_d,
-                        cob_i,
-                        cob_size,
-                    )
-                    for e in range(lo, hi):
-                        red_size = wc.push(red_heap_d, red_heap_i, red_size, red_d[e], red_i[e])
-                        cob_d, cob_i, cob_size = _push_coboundary(
+                    while n_gen + 1 + hi - lo > gen_d.shape[0]:
+                        gen_d, gen_i = wc.grow(gen_d, gen_i)
+                    for e in range(lo - 1, hi):
+                        if e < lo:
+                            ed = first_d
+                            ei = first_i
+                        else:
+                            ed = red_d[e]
+                            ei = red_i[e]
+                        red_size = wc.push(red_heap_d, red_heap_i, red_size, ed, ei)
+                        gen_d[n_gen] = ed
+                        gen_i[n_gen] = ei
+                        n_gen += 1
+                        simplex_vertices(ei, dim, n, binom, verts)
+                        cob_d, cob_i, cob_size = push_cofacets(
                             dist,
                             binom,
                             dim,
-                            threshold,
-                            red_d[e],
-                            red_i[e],
+                            below_all,
+                            bound,
+                            ed,
+                            ei,
                             verts,
                             cob_d,
                             cob_i,
                             cob_size,
                         )
-                    cob_size, pd, pi = wc.pop_pivot(cob_d, cob_i, cob_size)
-                    if pi != -1:
-                        cob_size = wc.push(cob_d, cob_i, cob_size, pd, pi)
+                    while True:
+                        cob_size, pd, pi = wc.pop_pivot(cob_d, cob_i, cob_size)
+                        if pi != -1:
+                            cob_size = wc.push(cob_d, cob_i, cob_size, pd, pi)
+                            break
+                        # all cofacets up to `bound` cancelled: bring in the next range
+                        nxt = np.float32(np.inf)
+                        for g in range(n_gen):
+                            simplex_vertices(gen_i[g], dim, n, binom, verts)
+                            x = next_cofacet_diameter(dist, dim, bound, gen_d[g], verts)
+                            if x < nxt:
+                                nxt = x
+                        if nxt > threshold:
+                            break
+                        new_bound = max(nxt, bound + (bound - sd))
+                        if new_bound > threshold:
+                            new_bound = threshold
+                        for g in range(n_gen):
+                            simplex_vertices(gen_i[g], dim, n, binom, verts)
+                            cob_d, cob_i, cob_size = push_cofacets(
+                                dist,
+                                binom,
+                                dim,
+                                bound,
+                                new_bound,
+                                gen_d[g],
+                                gen_i[g],
+                                verts,
+                                cob_d,
+                                cob_i,
+                                cob_size,
+                            )
+                        bound = new_bound
                     continue
                 death = pd
                 pmap.insert(keys, values, pi, c)
@@ -263,6 +268,8 @@ def reduce_coboundary(
 @nb.njit(cache=True, nogil=True)
 def assemble_columns(
     dist: np.ndarray,
+    sorted_dist: np.ndarray,
+    order: np.ndarray,
     binom: np.ndarray,
     dim: int,
     threshold: np.float32,
@@ -271,30 +278,35 @@ def assemble_columns(
     keys: np.ndarray,
     values: np.ndarray,
     keep_simplices: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    record_apparent: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """From all dim-simplices, enumerate the (dim+1)-simplices within threshold.
 
-    Returns (columns: those not cleared by a dim pivot, in reverse filtration order; and, when
-    ``keep_simplices``, every (dim+1)-simplex for the next assembly, else empty arrays).
-    Each (dim+1)-simplex is met once: from its facet without its largest vertex.
+    Each is met once, from its facet without its largest vertex. Those cleared by a dim pivot
+    (in keys/values) and those in apparent pairs are set aside on the spot. Returns (the other
+    columns, unsorted; when ``keep_simplices``, every (dim+1)-simplex for the next assembly;
+    the new pivot map, holding the apparent pairs' pivots when ``record_apparent``).
     """
     n = dist.shape[0]
     verts = np.empty(dim + 1, dtype=np.int64)
-    col_d = np.empty(max(16, simp_d.shape[0]), dtype=np.float32)
-    col_i = np.empty(max(16, simp_d.shape[0]), dtype=np.int64)
+    cofacet_verts = np.empty(dim + 2, dtype=np.int64)
+    scratch = np.empty(dim + 3, dtype=np.int64)
+    col_d = np.empty(16, dtype=np.float32)
+    col_i = np.empty(16, dtype=np.int64)
     n_cols = 0
     next_d = np.empty(16, dtype=np.float32)
     next_i = np.empty(16, dtype=np.int64)
     n_next = 0
+    new_keys, new_values = pmap.new_pivot_index(16)
+    n_keys = 0
     for s in range(simp_d.shape[0]):
         sd = simp_d[s]
         si = simp_i[s]
         simplex_vertices(si, dim, n, binom, verts)
         for v in range(n - 1, verts[0], -1):
-            row = dist[v]
             cd = sd
             for t in range(dim + 1):
-                x = row[verts[t]]
+                x = dist[verts[t], v]
                 if x > cd:
                     cd = x
             if cd > threshold:
@@ -306,11 +318,29 @@ def assemble_columns(
                 next_d[n_next] = cd
                 next_i[n_next] = cofacet
                 n_next += 1
-            if pmap.lookup(keys, values, cofacet) == -1:
-                if n_cols == col_d.shape[0]:
-                    col_d, col_i = wc.grow(col_d, col_i)
-                col_d[n_cols] = cd
-                col_i[n_cols] = cofacet
-                n_cols += 1
-    col_d, col_i = sort_simplices(col_d[:n_cols], col_i[:n_cols], True)
-    return col_d, col_i, next_d[:n_next].copy(), next_i[:n_next].copy()
+            if pmap.lookup(keys, values, cofacet) != -1:
+                continue  # cleared: a pivot one dimension lower
+            cofacet_verts[0] = v
+            for t in range(dim + 1):
+                cofacet_verts[t + 1] = verts[t]
+            pd, w = pivot_vertex(dist, sorted_dist, order, dim + 1, threshold, cd, cofacet_verts)
+            if w != -1 and pd == cd and is_apparent(dist, dim + 1, cd, cofacet_verts, w, scratch):
+                if record_apparent:
+                    pivot = cofacet_index(binom, dim + 1, cofacet, cofacet_verts, w)
+                    new_keys, new_values, n_keys = pmap.insert_growing(
+                        new_keys, new_values, n_keys, pivot, _APPARENT
+                    )
+                continue
+            if n_cols == col_d.shape[0]:
+                col_d, col_i = wc.grow(col_d, col_i)
+            col_d[n_cols] = cd
+            col_i[n_cols] = cofacet
+            n_cols += 1
+    return (
+        col_d[:n_cols].copy(),
+        col_i[:n_cols].copy(),
+        next_d[:n_next].copy(),
+        next_i[:n_next].copy(),
+        new_keys,
+        new_values,
+    )

@@ -7,18 +7,30 @@ and zero-length bars are dropped, as in ripser.
 import numba as nb
 import numpy as np
 
-from gpu_tda.kernels.cohomology import assemble_columns, neighbour_order, reduce_coboundary
+from gpu_tda.kernels.coboundary import neighbour_order, neighbour_order_parallel
+from gpu_tda.kernels.cohomology import (
+    assemble_columns,
+    classify_columns,
+    classify_columns_parallel,
+    reduce_coboundary,
+    set_aside_apparent,
+)
 from gpu_tda.kernels.combinatorics import binomial_table
 from gpu_tda.kernels.distances import pairwise_distances
+from gpu_tda.kernels.filtration_order import sort_simplices
 from gpu_tda.kernels.h0 import h0_kruskal, h0_prim, sorted_edges
-from gpu_tda.kernels.pivot_index import new_pivot_index
+from gpu_tda.kernels.pivot_index import new_pivot_index, with_room
 
 
 @nb.njit(cache=True, nogil=True)
 def rips_from_distances(
-    dist: np.ndarray, maxdim: int, threshold: np.float32
+    dist: np.ndarray, maxdim: int, threshold: np.float32, parallel: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(n, n) float32 distances -> (dims int64, births float32, deaths float32)."""
+    """(n, n) float32 distances -> (dims int64, births float32, deaths float32).
+
+    ``parallel`` spreads the independent steps (neighbour sorting, pivot scans) over numba's
+    threads: for one large window. Callers must not launch parallel kernels concurrently.
+    """
     n = dist.shape[0]
     inf = np.float32(np.inf)
     if n == 0:
@@ -39,19 +51,80 @@ def rips_from_distances(
     if maxdim == 0:
         return dims, births, deaths
     binom = binomial_table(n, maxdim + 2)
-    order = neighbour_order(dist)
+    if parallel:
+        order, sorted_dist = neighbour_order_parallel(dist)
+    else:
+        order, sorted_dist = neighbour_order(dist)
     simp_d = edge_d
     simp_i = edge_i
+    # dimension 1: the edges left by the union-find, already in reverse filtration order
+    ncols = col_d.shape[0]
+    keys, values = new_pivot_index(ncols)
+    pivot_d = np.empty(ncols, np.float32)
+    pivot_i = np.empty(ncols, np.int64)
+    apparent = np.empty(ncols, np.bool_)
+    args = (dist, sorted_dist, order, binom, 1, threshold, col_d, col_i)
+    if parallel:
+        classify_columns_parallel(*args, pivot_d, pivot_i, apparent)
+    else:
+        classify_columns(*args, 0, ncols, pivot_d, pivot_i, apparent)
+    col_d, col_i, pivot_d, pivot_i = set_aside_apparent(
+        col_d, col_i, pivot_d, pivot_i, apparent, keys, values, maxdim > 1
+    )
     for dim in range(1, maxdim + 1):
-        keys, values = new_pivot_index(col_d.shape[0])
-        b, d = reduce_coboundary(dist, order, binom, dim, threshold, col_d, col_i, keys, values)
+        if dim > 1:
+            col_d, col_i, simp_d, simp_i, keys, values = assemble_columns(
+                dist,
+                sorted_dist,
+                order,
+                binom,
+                dim - 1,
+                threshold,
+                simp_d,
+                simp_i,
+                keys,
+                values,
+                dim < maxdim,
+                dim < maxdim,
+            )
+            col_d, col_i = sort_simplices(col_d, col_i, True)
+            ncols = col_d.shape[0]
+            keys, values = with_room(keys, values, ncols)
+            pivot_d = np.empty(ncols, np.float32)
+            pivot_i = np.empty(ncols, np.int64)
+            apparent = np.empty(ncols, np.bool_)
+            classify_columns(
+                dist,
+                sorted_dist,
+                order,
+                binom,
+                dim,
+                threshold,
+                col_d,
+                col_i,
+                0,
+                ncols,
+                pivot_d,
+                pivot_i,
+                apparent,
+            )
+        b, d = reduce_coboundary(
+            dist,
+            sorted_dist,
+            order,
+            binom,
+            dim,
+            threshold,
+            col_d,
+            col_i,
+            keys,
+            values,
+            pivot_d,
+            pivot_i,
+        )
         dims = np.concatenate((dims, np.full(b.shape[0], dim, np.int64)))
         births = np.concatenate((births, b))
         deaths = np.concatenate((deaths, d))
-        if dim < maxdim:
-            col_d, col_i, simp_d, simp_i = assemble_columns(
-                dist, binom, dim, threshold, simp_d, simp_i, keys, values, dim + 1 < maxdim
-            )
     return dims, births, deaths
 
 
@@ -63,6 +136,7 @@ def rips_of_windows(
     is_distance: bool,
     maxdim: int,
     threshold: np.float32,
+    parallel: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Persistence of many windows packed in one flat float64 array, one after another.
 
@@ -86,7 +160,7 @@ def rips_of_windows(
             dist = block.astype(np.float32)
         else:
             dist = pairwise_distances(block)
-        dims, births, deaths = rips_from_distances(dist, maxdim, threshold)
+        dims, births, deaths = rips_from_distances(dist, maxdim, threshold, parallel)
         k = dims.shape[0]
         counts[w] = k
         if used + k > capacity:

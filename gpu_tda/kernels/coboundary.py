@@ -1,0 +1,255 @@
+"""Cofacets and facets of one simplex, enumerated on the fly from the distance matrix.
+
+A simplex is its index in the combinatorial number system plus its diameter; its vertices
+(``verts``, largest first) are decoded by the caller. Cofacets add a vertex v and come largest
+index first as v falls. In filtration order (diameter ascending, ties by index descending) a
+column's pivot is its earliest cofacet.
+
+Zero-persistence pairs: the *zero-pivot cofacet* of a simplex is its earliest cofacet of the
+same diameter (it adds the largest vertex within the diameter of every vertex); the
+*zero-pivot facet* of a simplex is its latest facet of the same diameter (dropping the
+earliest-listed vertex that keeps the diameter). When each is the other's, the two form an
+apparent pair: a persistence pair known without any reduction.
+"""
+
+import numba as nb
+import numpy as np
+
+from gpu_tda.kernels import working_column as wc
+
+_TOP_DOWN_TRIES = 16
+"""Vertices tried from the top before a zero-pivot search measures its balls."""
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _in_simplex(verts, dim, v):
+    for t in range(dim + 1):
+        if verts[t] == v:
+            return True
+    return False
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _cofacet_diameter(dist, dim, diam, verts, v):
+    cd = diam
+    for t in range(dim + 1):
+        x = dist[verts[t], v]
+        if x > cd:
+            cd = x
+    return cd
+
+
+@nb.njit(cache=True, nogil=True)
+def cofacet_index(binom, dim, index, verts, v):
+    """Index of the cofacet adding vertex v (not in the simplex) to simplex ``index``."""
+    cofacet = index
+    below = 0
+    for j in range(dim + 1):
+        u = verts[j]
+        if u > v:  # u moves up one position
+            pos = dim - j + 1
+            cofacet += binom[pos + 1, u] - binom[pos, u]
+        else:
+            below += 1
+    return cofacet + binom[below + 1, v]
+
+
+@nb.njit(cache=True, nogil=True)
+def push_cofacets(dist, binom, dim, lo, hi, diam, index, verts, heap_d, heap_i, size):
+    """Push the cofacets of the simplex whose diameter lies in (lo, hi] into a heap."""
+    n = dist.shape[0]
+    idx_below = index
+    idx_above = np.int64(0)
+    k = dim + 1
+    j = 0
+    for v in range(n - 1, -1, -1):
+        if j <= dim and v == verts[j]:
+            idx_below -= binom[k, v]
+            idx_above += binom[k + 1, v]
+            k -= 1
+            j += 1
+            continue
+        cd = _cofacet_diameter(dist, dim, diam, verts, v)
+        if cd <= lo or cd > hi:
+            continue
+        if size == heap_d.shape[0]:
+            heap_d, heap_i = wc.grow(heap_d, heap_i)
+        size = wc.push(heap_d, heap_i, size, cd, idx_above + binom[k + 1, v] + idx_below)
+    return heap_d, heap_i, size
+
+
+@nb.njit(cache=True, nogil=True)
+def next_cofacet_diameter(dist, dim, above, diam, verts):
+    """The smallest cofacet diameter of the simplex that is larger than ``above``."""
+    best = np.float32(np.inf)
+    for v in range(dist.shape[0]):
+        if _in_simplex(verts, dim, v):
+            continue
+        cd = _cofacet_diameter(dist, dim, diam, verts, v)
+        if above < cd < best:
+            best = cd
+    return best
+
+
+@nb.njit(cache=True, nogil=True)
+def zero_pivot_vertex(dist, sorted_dist, order, dim, diam, verts):
+    """The vertex whose addition gives the zero-pivot cofacet, or -1.
+
+    It is the largest vertex within ``diam`` of every vertex of the simplex: tried first among
+    the top few vertices, then searched in the smallest ball around one of the simplex's
+    vertices (row u of ``order`` lists u's neighbours nearest first, row u of ``sorted_dist``
+    their distances) or, when every ball is big, further down from the top.
+    """
+    n = dist.shape[0]
+    # large simplices: most vertices qualify, and the first few from the top find one
+    top = n - 1
+    while top >= 0 and top >= n - _TOP_DOWN_TRIES:
+        if not _in_simplex(verts, dim, top):
+            if _cofacet_diameter(dist, dim, diam, verts, top) <= diam:
+                return top
+        top -= 1
+    centre = verts[0]
+    ball = n
+    for t in range(dim + 1):
+        radii = sorted_dist[verts[t]]
+        lo = 0
+        hi = n
+        while lo < hi:  # number of neighbours within diam
+            mid = (lo + hi) >> 1
+            if radii[mid] <= diam:
+                lo = mid + 1
+            else:
+                hi = mid
+        if lo < ball:
+            ball = lo
+            centre = verts[t]
+    best_v = -1
+    if 4 * ball < top:
+        nbrs = order[centre]
+        for p in range(ball):
+            v = nbrs[p]
+            if top >= v > best_v and not _in_simplex(verts, dim, v):
+                if _cofacet_diameter(dist, dim, diam, verts, v) <= diam:
+                    best_v = v
+    else:
+        for v in range(top, -1, -1):
+            if not _in_simplex(verts, dim, v):
+                if _cofacet_diameter(dist, dim, diam, verts, v) <= diam:
+                    return v
+    return best_v
+
+
+@nb.njit(cache=True, nogil=True)
+def pivot_vertex(dist, sorted_dist, order, dim, threshold, diam, verts):
+    """The unreduced coboundary's pivot as (diameter, added vertex or -1), with no heap.
+
+    The zero-pivot cofacet when there is one (no cofacet can be earlier), else one scan for
+    the smallest diameter, ties to the largest vertex.
+    """
+    v = zero_pivot_vertex(dist, sorted_dist, order, dim, diam, verts)
+    if v != -1:
+        return diam, v
+    best_d = np.float32(np.inf)
+    best_v = -1
+    for u in range(dist.shape[0]):
+        if _in_simplex(verts, dim, u):
+            continue
+        cd = _cofacet_diameter(dist, dim, diam, verts, u)
+        if cd <= best_d and cd <= threshold:
+            best_d = cd
+            best_v = u
+    return best_d, best_v
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def zero_pivot_drop(dist, dim, diam, verts):
+    """Position in ``verts`` whose removal gives the zero-pivot facet, or -1.
+
+    Facets dropping earlier-listed (larger) vertices have smaller indices, hence come later in
+    filtration order; a facet keeps the diameter when some edge avoiding the dropped vertex
+    has that length.
+    """
+    for drop in range(dim + 1):
+        for a in range(dim + 1):
+            if a == drop:
+                continue
+            row = dist[verts[a]]
+            for b in range(a + 1, dim + 1):
+                if b != drop and row[verts[b]] == diam:
+                    return drop
+    return -1
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def with_vertex(verts, dim, v, out):
+    """out = verts plus vertex v, still largest first (dim + 2 entries)."""
+    k = 0
+    placed = False
+    for t in range(dim + 1):
+        if not placed and v > verts[t]:
+            out[k] = v
+            k += 1
+            placed = True
+        out[k] = verts[t]
+        k += 1
+    if not placed:
+        out[k] = v
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def is_apparent(dist, dim, diam, verts, v, scratch):
+    """Whether the simplex and its zero-pivot cofacet (adding v) form an apparent pair."""
+    with_vertex(verts, dim, v, scratch)
+    drop = zero_pivot_drop(dist, dim + 1, diam, scratch)
+    return drop != -1 and scratch[drop] == v
+
+
+@nb.njit(cache=True, nogil=True)
+def apparent_partner(dist, sorted_dist, order, binom, dim, diam, index, verts, scratch):
+    """For a (dim+1)-simplex with vertices ``verts``: the index of the dim-simplex it is paired
+    with by an apparent pair, or -1. ``scratch`` receives the partner's vertices."""
+    drop = zero_pivot_drop(dist, dim + 1, diam, verts)
+    if drop == -1:
+        return np.int64(-1)
+    facet = np.int64(0)
+    k = 0
+    for t in range(dim + 2):
+        if t == drop:
+            continue
+        scratch[k] = verts[t]
+        facet += binom[dim + 1 - k, verts[t]]
+        k += 1
+    if zero_pivot_vertex(dist, sorted_dist, order, dim, diam, scratch) != verts[drop]:
+        return np.int64(-1)
+    return facet
+
+
+@nb.njit(cache=True, nogil=True)
+def _sort_neighbours(dist, order, sorted_dist, lo, hi):
+    for v in range(lo, hi):
+        row = np.argsort(dist[v], kind="mergesort")
+        for p in range(row.shape[0]):
+            order[v, p] = row[p]
+            sorted_dist[v, p] = dist[v, row[p]]
+
+
+@nb.njit(cache=True, nogil=True)
+def neighbour_order(dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, sorted_dist): row v lists all vertices by increasing distance from v."""
+    n = dist.shape[0]
+    order = np.empty((n, n), dtype=np.int32)
+    sorted_dist = np.empty((n, n), dtype=np.float32)
+    _sort_neighbours(dist, order, sorted_dist, 0, n)
+    return order, sorted_dist
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def neighbour_order_parallel(dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """neighbour_order with rows split over numba's threads."""
+    n = dist.shape[0]
+    order = np.empty((n, n), dtype=np.int32)
+    sorted_dist = np.empty((n, n), dtype=np.float32)
+    chunks = min(n, 64)
+    for ch in nb.prange(chunks):
+        _sort_neighbours(dist, order, sorted_dist, ch * n // chunks, (ch + 1) * n // chunks)
+    return order, sorted_dist
