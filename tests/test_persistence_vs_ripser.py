@@ -120,3 +120,12 @@ def test_output_convention() -> None:
         assert np.all(dgm[:, 1] > dgm[:, 0])
     assert np.isinf(dgms[0][:, 1]).sum() == 1
     assert np.all(dgms[0][:, 0] == 0)
+
+
+def test_wide_simplex_indices_match_ripser() -> None:
+    """n >= 204 at H3 makes cofacet indices exceed 32 bits: the unpacked working heap."""
+    rng = np.random.default_rng(11)
+    X = rng.uniform(size=(230, 3))
+    ours = gpu_tda.persistence(X, maxdim=3, threshold=0.28, backend="cpu")
+    assert_same_diagrams(ours, ripser_diagrams(X, 3, 0.28))
+    assert len(ours[1]) > 0 and len(ours[2]) > 0

@@ -55,8 +55,9 @@ def cofacet_index(binom, dim, index, verts, v):
 
 
 @nb.njit(cache=True, nogil=True)
-def push_cofacets(dist, binom, dim, lo, hi, diam, index, verts, heap_d, heap_i, size):
-    """Push the cofacets of the simplex whose diameter lies in (lo, hi] into a heap."""
+def push_cofacets(dist, binom, dim, lo, hi, diam, index, verts, packed, keys, heap_d, heap_i, size):
+    """Push the cofacets of the simplex whose diameter lies in (lo, hi] into a heap: the
+    packed-key heap ``keys`` when ``packed``, else the (heap_d, heap_i) pair."""
     n = dist.shape[0]
     idx_below = index
     idx_above = np.int64(0)
@@ -72,10 +73,16 @@ def push_cofacets(dist, binom, dim, lo, hi, diam, index, verts, heap_d, heap_i, 
         cd = _cofacet_diameter(dist, dim, diam, verts, v)
         if cd <= lo or cd > hi:
             continue
-        if size == heap_d.shape[0]:
-            heap_d, heap_i = wc.grow(heap_d, heap_i)
-        size = wc.push(heap_d, heap_i, size, cd, idx_above + binom[k + 1, v] + idx_below)
-    return heap_d, heap_i, size
+        cofacet = idx_above + binom[k + 1, v] + idx_below
+        if packed:
+            if size == keys.shape[0]:
+                keys = wc.grow_keys(keys)
+            size = wc.push_key(keys, size, wc.pack(cd, cofacet))
+        else:
+            if size == heap_d.shape[0]:
+                heap_d, heap_i = wc.grow(heap_d, heap_i)
+            size = wc.push(heap_d, heap_i, size, cd, cofacet)
+    return keys, heap_d, heap_i, size
 
 
 @nb.njit(cache=True, nogil=True)

@@ -95,6 +95,21 @@ def set_aside_apparent(col_d, col_i, pivot_d, pivot_i, apparent, keys, values, r
 
 
 @nb.njit(cache=True, nogil=True)
+def _peek_pivot(packed, keys, heap_d, heap_i, size):
+    """The working coboundary's pivot after cancellation, left in the heap: (size, d, i)."""
+    if packed:
+        size, key, found = wc.pop_pivot_key(keys, size)
+        if not found:
+            return size, np.float32(0.0), np.int64(-1)
+        d, i = wc.unpack(key)
+        return wc.push_key(keys, size, key), d, i
+    size, d, i = wc.pop_pivot(heap_d, heap_i, size)
+    if i != -1:
+        size = wc.push(heap_d, heap_i, size, d, i)
+    return size, d, i
+
+
+@nb.njit(cache=True, nogil=True)
 def reduce_coboundary(
     dist: np.ndarray,
     sorted_dist: np.ndarray,
@@ -122,8 +137,11 @@ def reduce_coboundary(
     n = dist.shape[0]
     verts = np.empty(dim + 2, dtype=np.int64)
     scratch = np.empty(dim + 2, dtype=np.int64)
-    cob_d = np.empty(256, dtype=np.float32)
-    cob_i = np.empty(256, dtype=np.int64)
+    # the working coboundary: packed keys when every cofacet index fits in 32 bits
+    packed = binom[dim + 2, n] <= np.int64(0xFFFFFFFF)
+    cob_keys = np.empty(256 if packed else 0, dtype=np.uint64)
+    cob_d = np.empty(0 if packed else 256, dtype=np.float32)
+    cob_i = np.empty(0 if packed else 256, dtype=np.int64)
     gen_d = np.empty(64, dtype=np.float32)  # simplices whose coboundaries the column sums
     gen_i = np.empty(64, dtype=np.int64)
     red_heap_d = np.empty(64, dtype=np.float32)
@@ -164,8 +182,20 @@ def reduce_coboundary(
                         gen_i[0] = si
                         n_gen = 1
                         simplex_vertices(si, dim, n, binom, verts)
-                        cob_d, cob_i, cob_size = push_cofacets(
-                            dist, binom, dim, below_all, bound, sd, si, verts, cob_d, cob_i, 0
+                        cob_keys, cob_d, cob_i, cob_size = push_cofacets(
+                            dist,
+                            binom,
+                            dim,
+                            below_all,
+                            bound,
+                            sd,
+                            si,
+                            verts,
+                            packed,
+                            cob_keys,
+                            cob_d,
+                            cob_i,
+                            0,
                         )
                     # add column `owner`: its simplex and its stored reduction entries; an
                     # apparent pair's column is just its facet of the pivot (never stored)
@@ -194,7 +224,7 @@ def reduce_coboundary(
                         gen_i[n_gen] = ei
                         n_gen += 1
                         simplex_vertices(ei, dim, n, binom, verts)
-                        cob_d, cob_i, cob_size = push_cofacets(
+                        cob_keys, cob_d, cob_i, cob_size = push_cofacets(
                             dist,
                             binom,
                             dim,
@@ -203,14 +233,15 @@ def reduce_coboundary(
                             ed,
                             ei,
                             verts,
+                            packed,
+                            cob_keys,
                             cob_d,
                             cob_i,
                             cob_size,
                         )
                     while True:
-                        cob_size, pd, pi = wc.pop_pivot(cob_d, cob_i, cob_size)
+                        cob_size, pd, pi = _peek_pivot(packed, cob_keys, cob_d, cob_i, cob_size)
                         if pi != -1:
-                            cob_size = wc.push(cob_d, cob_i, cob_size, pd, pi)
                             break
                         # all cofacets up to `bound` cancelled: bring in the next range
                         nxt = np.float32(np.inf)
@@ -226,7 +257,7 @@ def reduce_coboundary(
                             new_bound = threshold
                         for g in range(n_gen):
                             simplex_vertices(gen_i[g], dim, n, binom, verts)
-                            cob_d, cob_i, cob_size = push_cofacets(
+                            cob_keys, cob_d, cob_i, cob_size = push_cofacets(
                                 dist,
                                 binom,
                                 dim,
@@ -235,6 +266,8 @@ def reduce_coboundary(
                                 gen_d[g],
                                 gen_i[g],
                                 verts,
+                                packed,
+                                cob_keys,
                                 cob_d,
                                 cob_i,
                                 cob_size,

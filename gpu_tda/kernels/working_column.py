@@ -6,6 +6,8 @@ among equal diameters the largest index. Equal entries cancel in pairs when popp
 
 import numba as nb
 import numpy as np
+from numba.core import types
+from numba.extending import intrinsic
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -85,3 +87,109 @@ def pop_pivot(
             return size, d, i
         size = pop(diams, indices, size)
     return 0, np.float32(0.0), np.int64(-1)
+
+
+# Packed keys: when every index fits in 32 bits, one uint64 per entry orders entries exactly
+# like (diameter, index) above: high half the float32 bits of the diameter (non-negative, so
+# they sort like the values), low half the complemented index. A 4-ary heap of such keys
+# moves half the memory of the two-array heap per level and has half the levels.
+
+_LOW32 = np.uint64(0xFFFFFFFF)
+
+
+@intrinsic
+def _float32_bits(typingctx, value):
+    """Reinterpret a float32 as its uint32 bit pattern (no conversion, no allocation)."""
+    sig = types.uint32(types.float32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.uint32))
+
+    return sig, codegen
+
+
+@intrinsic
+def _bits_float32(typingctx, bits):
+    """Reinterpret a uint32 bit pattern as a float32."""
+    sig = types.float32(types.uint32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], context.get_value_type(types.float32))
+
+    return sig, codegen
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def pack(d: np.float32, i: np.int64) -> np.uint64:
+    """The packed key of entry (d, i); requires d >= 0 and 0 <= i < 2**32."""
+    bits = np.uint64(_float32_bits(np.float32(d)))
+    return (bits << np.uint64(32)) | (_LOW32 ^ np.uint64(i))
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def unpack(key: np.uint64) -> tuple[np.float32, np.int64]:
+    """(d, i) of a packed key."""
+    d = _bits_float32(np.uint32(key >> np.uint64(32)))
+    return d, np.int64((key & _LOW32) ^ _LOW32)
+
+
+@nb.njit(cache=True, nogil=True)
+def grow_keys(keys: np.ndarray) -> np.ndarray:
+    """Double the capacity of a packed heap."""
+    out = np.empty(2 * keys.shape[0] + 16, dtype=np.uint64)
+    out[: keys.shape[0]] = keys
+    return out
+
+
+@nb.njit(cache=True, nogil=True)
+def push_key(keys: np.ndarray, size: int, key: np.uint64) -> int:
+    """Insert into a 4-ary min-heap of packed keys; the caller guarantees capacity."""
+    pos = size
+    while pos > 0:
+        parent = (pos - 1) >> 2
+        if key < keys[parent]:
+            keys[pos] = keys[parent]
+            pos = parent
+        else:
+            break
+    keys[pos] = key
+    return size + 1
+
+
+@nb.njit(cache=True, nogil=True)
+def pop_key(keys: np.ndarray, size: int) -> int:
+    """Remove the smallest key. Returns the new size."""
+    size -= 1
+    if size == 0:
+        return 0
+    key = keys[size]
+    pos = 0
+    while True:
+        child = 4 * pos + 1
+        if child >= size:
+            break
+        best = child
+        best_key = keys[child]
+        for other in range(child + 1, min(child + 4, size)):
+            if keys[other] < best_key:
+                best = other
+                best_key = keys[other]
+        if best_key < key:
+            keys[pos] = best_key
+            pos = best
+        else:
+            break
+    keys[pos] = key
+    return size
+
+
+@nb.njit(cache=True, nogil=True)
+def pop_pivot_key(keys: np.ndarray, size: int) -> tuple[int, np.uint64, bool]:
+    """pop_pivot for a packed heap: (new size, key, found)."""
+    while size > 0:
+        key = keys[0]
+        size = pop_key(keys, size)
+        if size == 0 or keys[0] != key:
+            return size, key, True
+        size = pop_key(keys, size)
+    return 0, np.uint64(0), False
