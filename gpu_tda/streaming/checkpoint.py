@@ -1,0 +1,170 @@
+"""Per-partition stream state and the checkpoints that let a restarted worker replay exactly.
+
+Why a checkpoint at all: windows are counted per stream (window ``k`` = the stream's points
+``k*S .. k*S+N-1``), so after a restart the worker must know which per-stream index each replayed
+point has. Committing a Kafka offset alone cannot say that.
+
+What is saved, per input partition, after every window due so far has been published::
+
+    {"v": 1, "topic": "points", "partition": 0, "offset": C, "position": P,
+     "windows": [[128, 32]], "streams": {stream: [a, b, u, d], ...}}
+
+* ``position`` P: the next offset the worker would have read.
+* ``streams[s] = [a, b, u, d]``: replaying this partition, messages of ``s`` with offset < ``a``
+  are skipped (already counted); the first message of ``s`` at offset >= ``a`` starts at
+  per-stream index ``b``; every window whose last index is < ``u`` was already published;
+  ``d`` is the stream's dimension. If some future window needs buffered points, ``a`` is the
+  offset of the message holding the oldest such point and ``b`` that message's first index;
+  otherwise ``a`` = the stream's last offset + 1 and ``b`` = ``u`` = its point count.
+* ``offset`` C = min(P, min ``a`` over streams that need buffered points): the replay start.
+  This is also the offset committed to Kafka.
+
+On assignment the worker reads the partition's latest checkpoint, rebuilds this state (empty
+ring buffers, counters at ``b``) and seeks to C. Points replayed from C refill the buffers with
+the same indices, so every window is cut again from the same points: identical bars. Windows
+ending before ``u`` are not re-emitted; the ones published after the checkpoint are (at least
+once). The checkpoint record is written before the offset commit, and the worker seeks to the
+checkpoint's own C, so a crash between the two is harmless.
+
+Checkpoints go to a topic of their own (partition p holds input partition p's), as zlib JSON;
+the embedded broker keeps no commit metadata, and Kafka limits it to 4 KB anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+from gpu_tda.streaming.exceptions import CheckpointError
+from gpu_tda.streaming.ring_buffer import NO_VALUE, RingBuffer
+from gpu_tda.streaming.windows import WindowSpec
+
+VERSION = 1
+
+
+class PartitionState:
+    """The streams of one input partition: ring buffers, replay skips and the position."""
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        specs: tuple[WindowSpec, ...],
+        start_offset: int | None = None,
+    ) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.specs = specs
+        self.buffers: dict[str, RingBuffer] = {}
+        self.start_offset = start_offset
+        self.position: int | None = start_offset
+        self.dirty = False
+        # stream -> (a, b, u, d) restored from a checkpoint, until the replay reaches offset a
+        self._pending: dict[str, tuple[int, int, int, int]] = {}
+
+    # -- the data path --------------------------------------------------------------------------
+    def skips(self, stream: str, offset: int) -> bool:
+        """True when this message was already counted before the checkpoint (replay)."""
+        pending = self._pending.get(stream)
+        if pending is None:
+            return False
+        if offset < pending[0]:
+            return True
+        del self._pending[stream]  # the replay reached the anchor: the stream runs normally
+        return False
+
+    def dimension(self, stream: str) -> int | None:
+        """The stream's fixed dimension, or None for a stream not seen yet."""
+        buf = self.buffers.get(stream)
+        return None if buf is None else buf.dim
+
+    def buffer(self, stream: str, dim: int) -> RingBuffer:
+        """The stream's ring buffer, created at its first point."""
+        buf = self.buffers.get(stream)
+        if buf is None:
+            buf = self.buffers[stream] = RingBuffer(
+                stream, self.specs, dim, partition=self.partition
+            )
+        return buf
+
+    def advance(self, offset: int) -> None:
+        """Record that the message at ``offset`` has been handled."""
+        self.position = offset + 1
+        self.dirty = True
+
+    def memory_bytes(self) -> int:
+        return sum(buf.memory_bytes() for buf in self.buffers.values())
+
+    # -- checkpoints ----------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any] | None:
+        """The checkpoint document of the current state (None before any position is known)."""
+        if self.position is None:
+            return None
+        streams: dict[str, list[int]] = {}
+        commit = self.position
+        for stream, buf in self.buffers.items():
+            pending = self._pending.get(stream)
+            if pending is not None:
+                entry = list(pending)
+            else:
+                needed = buf.oldest_needed()
+                upto = max(buf.emitted_upto, buf.count)
+                if needed is not None:
+                    entry = [needed.offset, needed.message_start, upto, buf.dim]
+                else:
+                    entry = [buf.last_offset + 1, buf.count, upto, buf.dim]
+            if entry[1] < entry[2]:  # points from offset a on are still needed
+                commit = min(commit, entry[0])
+            streams[stream] = entry
+        return {
+            "v": VERSION,
+            "topic": self.topic,
+            "partition": self.partition,
+            "offset": commit,
+            "position": self.position,
+            "windows": [[s.size, s.stride] for s in self.specs],
+            "streams": streams,
+        }
+
+    @classmethod
+    def restore(
+        cls, topic: str, partition: int, specs: tuple[WindowSpec, ...], doc: dict[str, Any]
+    ) -> PartitionState:
+        """Rebuild the state a checkpoint describes; the replay starts at ``doc["offset"]``."""
+        if doc.get("v") != VERSION:
+            raise CheckpointError(f"unsupported checkpoint version {doc.get('v')!r}")
+        if doc.get("topic") != topic or doc.get("partition") != partition:
+            raise CheckpointError(
+                f"checkpoint is for {doc.get('topic')}/{doc.get('partition')}, "
+                f"not {topic}/{partition}"
+            )
+        state = cls(topic, partition, specs, start_offset=int(doc["offset"]))
+        for stream, (a, b, u, d) in doc["streams"].items():
+            buf = RingBuffer(
+                stream, specs, int(d), count=int(b), emitted_upto=int(u), partition=partition
+            )
+            buf.last_offset = int(a) - 1 if b == u else NO_VALUE
+            state.buffers[stream] = buf
+            state._pending[stream] = (int(a), int(b), int(u), int(d))
+        return state
+
+
+def checkpoint_key(topic: str, partition: int) -> bytes:
+    """The record key of a partition's checkpoints."""
+    return f"{topic}/{partition}".encode()
+
+
+def encode_checkpoint(doc: dict[str, Any]) -> bytes:
+    """zlib-compressed compact JSON."""
+    return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), level=1)
+
+
+def decode_checkpoint(value: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(zlib.decompress(value))
+    except (zlib.error, ValueError) as exc:
+        raise CheckpointError(f"unreadable checkpoint record: {exc}") from None
+    if not isinstance(doc, dict):
+        raise CheckpointError("a checkpoint record must be a JSON object")
+    return doc

@@ -1,0 +1,119 @@
+"""WindowDiagram <-> the output topic's JSON (schema gpu-tda.diagram/1)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from gpu_tda.streaming import WindowDiagram, decode_diagram, encode_diagram
+
+
+def sample() -> WindowDiagram:
+    return WindowDiagram(
+        stream="s-7",
+        size=128,
+        stride=32,
+        seq=41,
+        diagrams=[np.array([[0.0, 0.12], [0.0, np.inf]]), np.array([[0.31, 0.52]])],
+        backend="gpu",
+        compute_ms=0.8,
+        partition=0,
+        first_offset=1200,
+        last_offset=1327,
+        start_ts=0,
+        end_ts=0,
+        maxdim=1,
+        emitted_ts=1764190000000,
+    )
+
+
+def test_encoding_is_exactly_the_contract_document():
+    doc = json.loads(encode_diagram(sample()))
+    assert doc == {
+        "schema": "gpu-tda.diagram/1",
+        "stream": "s-7",
+        "window": {
+            "size": 128,
+            "stride": 32,
+            "seq": 41,
+            "partition": 0,
+            "first_offset": 1200,
+            "last_offset": 1327,
+            "start_ts": 0,
+            "end_ts": 0,
+        },
+        "maxdim": 1,
+        "threshold": None,
+        "backend": "gpu",
+        "diagrams": [[[0.0, 0.12], [0.0, None]], [[0.31, 0.52]]],
+        "compute_ms": 0.8,
+        "emitted_ts": 1764190000000,
+    }
+
+
+def test_round_trip_keeps_every_field_and_exact_bars():
+    wd = sample()
+    wd.diagrams = [np.random.default_rng(0).random((50, 2)), np.empty((0, 2))]
+    wd.threshold = 2.5
+    back = decode_diagram(encode_diagram(wd))
+    for name in (
+        "stream",
+        "size",
+        "stride",
+        "seq",
+        "backend",
+        "compute_ms",
+        "partition",
+        "first_offset",
+        "last_offset",
+        "start_ts",
+        "end_ts",
+        "maxdim",
+        "threshold",
+        "emitted_ts",
+    ):
+        assert getattr(back, name) == getattr(wd, name), name
+    for a, b in zip(back.diagrams, wd.diagrams, strict=True):
+        np.testing.assert_array_equal(a, b)  # shortest repr round-trips float64 exactly
+    assert back.diagrams[1].shape == (0, 2)
+    assert back.same_bars(wd) and back.key == ("s-7", 128, 41)
+
+
+def test_infinite_deaths_and_threshold_are_null_and_come_back_as_inf():
+    back = decode_diagram(encode_diagram(sample()).decode())
+    assert math.isinf(back.diagrams[0][1, 1]) and math.isinf(back.threshold)
+
+
+def test_unknown_fields_of_an_embedded_window_are_null():
+    wd = WindowDiagram("s", 4, 2, 0, [np.empty((0, 2))], "cpu", 0.1)
+    doc = json.loads(encode_diagram(wd))
+    assert doc["window"]["first_offset"] is None and doc["emitted_ts"] is None
+    assert doc["maxdim"] == 0
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"not json",
+        b"[]",
+        b'{"schema": "other/1"}',
+        b'{"schema": "gpu-tda.diagram/1"}',
+        b'{"schema":"gpu-tda.diagram/1","stream":"s","window":{"size":1,"stride":1,"seq":0},'
+        b'"backend":"cpu","diagrams":[[[1]]]}',
+    ],
+)
+def test_decoding_something_else_raises_value_error(value):
+    with pytest.raises(ValueError):
+        decode_diagram(value)
+
+
+def test_same_bars_ignores_order_but_not_content():
+    a = sample()
+    b = sample()
+    b.diagrams = [d[::-1] for d in b.diagrams]
+    assert a.same_bars(b)
+    b.diagrams[1] = np.array([[0.31, 0.53]])
+    assert not a.same_bars(b)
