@@ -74,6 +74,22 @@ def classify_columns_parallel(
 
 
 @nb.njit(cache=True, nogil=True)
+def classify_all(dist, sorted_dist, order, binom, dim, threshold, col_d, col_i, parallel):
+    """(pivot diameters, pivot indices, apparent flags) of every column; ``parallel`` spreads
+    the columns over numba's threads."""
+    ncols = col_d.shape[0]
+    pivot_d = np.empty(ncols, np.float32)
+    pivot_i = np.empty(ncols, np.int64)
+    apparent = np.empty(ncols, np.bool_)
+    args = (dist, sorted_dist, order, binom, dim, threshold, col_d, col_i)
+    if parallel:
+        classify_columns_parallel(*args, pivot_d, pivot_i, apparent)
+    else:
+        classify_columns(*args, 0, ncols, pivot_d, pivot_i, apparent)
+    return pivot_d, pivot_i, apparent
+
+
+@nb.njit(cache=True, nogil=True)
 def set_aside_apparent(col_d, col_i, pivot_d, pivot_i, apparent, keys, values, record):
     """Drop apparent-pair columns, keeping the rest in order with their pivots.
 

@@ -10,8 +10,7 @@ import numpy as np
 from gpu_tda.kernels.coboundary import neighbour_order, neighbour_order_parallel
 from gpu_tda.kernels.cohomology import (
     assemble_columns,
-    classify_columns,
-    classify_columns_parallel,
+    classify_all,
     reduce_coboundary,
     set_aside_apparent,
 )
@@ -58,21 +57,15 @@ def rips_from_distances(
     simp_d = edge_d
     simp_i = edge_i
     # dimension 1: the edges left by the union-find, already in reverse filtration order
-    ncols = col_d.shape[0]
-    keys, values = new_pivot_index(ncols)
-    pivot_d = np.empty(ncols, np.float32)
-    pivot_i = np.empty(ncols, np.int64)
-    apparent = np.empty(ncols, np.bool_)
-    args = (dist, sorted_dist, order, binom, 1, threshold, col_d, col_i)
-    if parallel:
-        classify_columns_parallel(*args, pivot_d, pivot_i, apparent)
-    else:
-        classify_columns(*args, 0, ncols, pivot_d, pivot_i, apparent)
+    keys, values = new_pivot_index(col_d.shape[0])
+    pivot_d, pivot_i, apparent = classify_all(
+        dist, sorted_dist, order, binom, 1, threshold, col_d, col_i, parallel
+    )
     col_d, col_i, pivot_d, pivot_i = set_aside_apparent(
         col_d, col_i, pivot_d, pivot_i, apparent, keys, values, maxdim > 1
     )
     for dim in range(1, maxdim + 1):
-        if dim > 1:
+        if dim > 1:  # assembled columns: apparent pairs already set aside, sort the rest
             col_d, col_i, simp_d, simp_i, keys, values = assemble_columns(
                 dist,
                 sorted_dist,
@@ -88,25 +81,9 @@ def rips_from_distances(
                 dim < maxdim,
             )
             col_d, col_i = sort_simplices(col_d, col_i, True)
-            ncols = col_d.shape[0]
-            keys, values = with_room(keys, values, ncols)
-            pivot_d = np.empty(ncols, np.float32)
-            pivot_i = np.empty(ncols, np.int64)
-            apparent = np.empty(ncols, np.bool_)
-            classify_columns(
-                dist,
-                sorted_dist,
-                order,
-                binom,
-                dim,
-                threshold,
-                col_d,
-                col_i,
-                0,
-                ncols,
-                pivot_d,
-                pivot_i,
-                apparent,
+            keys, values = with_room(keys, values, col_d.shape[0])
+            pivot_d, pivot_i, _ = classify_all(
+                dist, sorted_dist, order, binom, dim, threshold, col_d, col_i, False
             )
         b, d = reduce_coboundary(
             dist,
