@@ -26,9 +26,6 @@ from gpu_tda.kernels.coboundary import (
 )
 from gpu_tda.kernels.combinatorics import simplex_vertices
 
-_APPARENT = np.int64(-2)
-"""Pivot-map value of a simplex paired by an apparent pair (recorded for clearing only)."""
-
 
 @nb.njit(cache=True, nogil=True)
 def classify_columns(
@@ -53,6 +50,8 @@ def classify_columns_parallel(
     """classify_columns over all columns, in chunks spread over numba's threads."""
     ncols = col_d.shape[0]
     chunks = min(ncols, 1024)
+    if chunks == 0:
+        return
     for ch in nb.prange(chunks):
         lo = ch * ncols // chunks
         hi = (ch + 1) * ncols // chunks
@@ -93,14 +92,14 @@ def classify_all(dist, sorted_dist, order, binom, dim, threshold, col_d, col_i, 
 def set_aside_apparent(col_d, col_i, pivot_d, pivot_i, apparent, keys, values, record):
     """Drop apparent-pair columns, keeping the rest in order with their pivots.
 
-    With ``record``, each apparent pivot goes into the pivot map (as ``_APPARENT``) so that it
-    is cleared from the next dimension's columns.
+    With ``record``, each apparent pivot goes into the pivot map (as ``pmap.APPARENT``) so that
+    it is cleared from the next dimension's columns.
     """
     kept = 0
     for c in range(col_d.shape[0]):
         if apparent[c]:
             if record:
-                pmap.insert(keys, values, pivot_i[c], _APPARENT)
+                pmap.insert(keys, values, pivot_i[c], pmap.APPARENT)
             continue
         col_d[kept] = col_d[c]
         col_i[kept] = col_i[c]
@@ -144,7 +143,7 @@ def reduce_coboundary(
 
     ``pivot_d``/``pivot_i`` hold each column's unreduced pivot (from ``scan_pivots``). Columns
     of apparent pairs were left out; a pivot owned by one is recognised on the fly (or found in
-    the map as ``_APPARENT``) and the partner's coboundary added.
+    the map as ``pmap.APPARENT``) and the partner's coboundary added.
 
     Records each pivot in the (keys, values) map, which the caller uses to clear the next
     dimension's columns. Essential classes get death = inf.
@@ -190,7 +189,7 @@ def reduce_coboundary(
                     partner = apparent_partner(
                         dist, sorted_dist, order, binom, dim, pd, pi, verts, scratch
                     )
-                    owner = _APPARENT if partner != -1 else np.int64(-1)
+                    owner = pmap.APPARENT if partner != -1 else np.int64(-1)
                 if owner != -1:
                     if n_gen == 0:
                         bound = pd
@@ -215,7 +214,7 @@ def reduce_coboundary(
                         )
                     # add column `owner`: its simplex and its stored reduction entries; an
                     # apparent pair's column is just its facet of the pivot (never stored)
-                    if owner == _APPARENT:
+                    if owner == pmap.APPARENT:
                         lo = hi = 0
                         first_d = pd
                         first_i = partner
@@ -312,84 +311,3 @@ def reduce_coboundary(
             break
         red_start[c + 1] = red_len
     return births[:n_bars].copy(), deaths[:n_bars].copy()
-
-
-@nb.njit(cache=True, nogil=True)
-def assemble_columns(
-    dist: np.ndarray,
-    sorted_dist: np.ndarray,
-    order: np.ndarray,
-    binom: np.ndarray,
-    dim: int,
-    threshold: np.float32,
-    simp_d: np.ndarray,
-    simp_i: np.ndarray,
-    keys: np.ndarray,
-    values: np.ndarray,
-    keep_simplices: bool,
-    record_apparent: bool,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """From all dim-simplices, enumerate the (dim+1)-simplices within threshold.
-
-    Each is met once, from its facet without its largest vertex. Those cleared by a dim pivot
-    (in keys/values) and those in apparent pairs are set aside on the spot. Returns (the other
-    columns, unsorted; when ``keep_simplices``, every (dim+1)-simplex for the next assembly;
-    the new pivot map, holding the apparent pairs' pivots when ``record_apparent``).
-    """
-    n = dist.shape[0]
-    verts = np.empty(dim + 1, dtype=np.int64)
-    cofacet_verts = np.empty(dim + 2, dtype=np.int64)
-    scratch = np.empty(dim + 3, dtype=np.int64)
-    col_d = np.empty(16, dtype=np.float32)
-    col_i = np.empty(16, dtype=np.int64)
-    n_cols = 0
-    next_d = np.empty(16, dtype=np.float32)
-    next_i = np.empty(16, dtype=np.int64)
-    n_next = 0
-    new_keys, new_values = pmap.new_pivot_index(16)
-    n_keys = 0
-    for s in range(simp_d.shape[0]):
-        sd = simp_d[s]
-        si = simp_i[s]
-        simplex_vertices(si, dim, n, binom, verts)
-        for v in range(n - 1, verts[0], -1):
-            cd = sd
-            for t in range(dim + 1):
-                x = dist[verts[t], v]
-                if x > cd:
-                    cd = x
-            if cd > threshold:
-                continue
-            cofacet = binom[dim + 2, v] + si
-            if keep_simplices:
-                if n_next == next_d.shape[0]:
-                    next_d, next_i = wc.grow(next_d, next_i)
-                next_d[n_next] = cd
-                next_i[n_next] = cofacet
-                n_next += 1
-            if pmap.lookup(keys, values, cofacet) != -1:
-                continue  # cleared: a pivot one dimension lower
-            cofacet_verts[0] = v
-            for t in range(dim + 1):
-                cofacet_verts[t + 1] = verts[t]
-            pd, w = pivot_vertex(dist, sorted_dist, order, dim + 1, threshold, cd, cofacet_verts)
-            if w != -1 and pd == cd and is_apparent(dist, dim + 1, cd, cofacet_verts, w, scratch):
-                if record_apparent:
-                    pivot = cofacet_index(binom, dim + 1, cofacet, cofacet_verts, w)
-                    new_keys, new_values, n_keys = pmap.insert_growing(
-                        new_keys, new_values, n_keys, pivot, _APPARENT
-                    )
-                continue
-            if n_cols == col_d.shape[0]:
-                col_d, col_i = wc.grow(col_d, col_i)
-            col_d[n_cols] = cd
-            col_i[n_cols] = cofacet
-            n_cols += 1
-    return (
-        col_d[:n_cols].copy(),
-        col_i[:n_cols].copy(),
-        next_d[:n_next].copy(),
-        next_i[:n_next].copy(),
-        new_keys,
-        new_values,
-    )

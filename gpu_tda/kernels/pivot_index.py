@@ -5,6 +5,10 @@ import numpy as np
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
+APPARENT = np.int64(-2)
+"""Value of a pivot owned by an apparent pair: no column stores it, but it clears the next
+dimension like any other pivot."""
+
 
 @nb.njit(cache=True, nogil=True)
 def new_pivot_index(expected: int) -> tuple[np.ndarray, np.ndarray]:

@@ -7,9 +7,9 @@ and zero-length bars are dropped, as in ripser.
 import numba as nb
 import numpy as np
 
+from gpu_tda.kernels.assembly import assemble_columns
 from gpu_tda.kernels.coboundary import neighbour_order, neighbour_order_parallel
 from gpu_tda.kernels.cohomology import (
-    assemble_columns,
     classify_all,
     reduce_coboundary,
     set_aside_apparent,
@@ -79,6 +79,7 @@ def rips_from_distances(
                 values,
                 dim < maxdim,
                 dim < maxdim,
+                parallel,
             )
             col_d, col_i = sort_simplices(col_d, col_i, True)
             keys, values = with_room(keys, values, col_d.shape[0])
