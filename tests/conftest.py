@@ -16,10 +16,25 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pytest
 
+import gpu_tda
 from gpu_tda.services import EmbeddedRedis
 from gpu_tda.streaming.broker import EmbeddedBroker
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_engine() -> None:
+    """Compile the CPU kernels once, up front, into numba's on-disk cache.
+
+    Worker and CLI subprocesses then load them in about a second instead of compiling for
+    tens of seconds each on a cold cache (a fresh clone, CI).
+    """
+    clouds = [np.random.default_rng(i).normal(size=(12, 2)) for i in range(3)]
+    for maxdim in range(4):
+        gpu_tda.persistence(clouds[0], maxdim=maxdim, backend="cpu")
+        gpu_tda.persistence_batch(clouds, maxdim=maxdim, backend="cpu")
 
 
 @pytest.fixture(scope="session")
