@@ -32,8 +32,12 @@ def persistence_many(
 ) -> list[list[np.ndarray]]:
     """Diagrams of validated float64 windows (points, or distance matrices)."""
     thr32 = np.float32(threshold)
+    checked: set[int] = set()  # sizes whose full simplex counts fit: checked once
     for cloud in clouds:
-        check_window_budget(cloud, maxdim, thr32, distance_matrix, memory_limit)
+        if cloud.shape[0] not in checked:
+            check_window_budget(cloud, maxdim, thr32, distance_matrix, memory_limit)
+            if np.isinf(thr32):
+                checked.add(cloud.shape[0])
     if not clouds:
         return []
     threads_wanted = n_threads or os.cpu_count() or 1
@@ -44,16 +48,9 @@ def persistence_many(
     def run(chunk: list[int], parallel: bool = False) -> None:
         windows = [clouds[i] for i in chunk]
         with _PARALLEL_LAUNCH if parallel else contextlib.nullcontext():
-            counts, dims, births, deaths = _run_chunk(
-                windows, maxdim, thr32, distance_matrix, parallel
-            )
-        start = 0
-        for window, count in zip(chunk, counts, strict=True):
-            stop = start + int(count)
-            results[window] = bars_to_diagrams(
-                dims[start:stop], births[start:stop], deaths[start:stop], maxdim
-            )
-            start = stop
+            counts, births, deaths = _run_chunk(windows, maxdim, thr32, distance_matrix, parallel)
+        for window, diagrams in zip(chunk, _split(counts, births, deaths), strict=True):
+            results[window] = diagrams
 
     if len(chunks) == 1:
         run(chunks[0], parallel=maxdim > 0 and threads_wanted > 1)
@@ -66,7 +63,8 @@ def persistence_many(
 def bars_to_diagrams(
     dims: np.ndarray, births: np.ndarray, deaths: np.ndarray, maxdim: int
 ) -> list[np.ndarray]:
-    """Flat bar arrays -> one (k, 2) float64 array per dimension, sorted by (death, birth)."""
+    """One window's flat bar arrays (``rips_from_distances``) -> one (k, 2) float64 array per
+    dimension, sorted by (death, birth) like the batched path."""
     diagrams = []
     for dim in range(maxdim + 1):
         mask = dims == dim
@@ -76,13 +74,28 @@ def bars_to_diagrams(
     return diagrams
 
 
+def _split(counts: np.ndarray, births: np.ndarray, deaths: np.ndarray) -> list[list[np.ndarray]]:
+    """Grouped, sorted bars (from ``rips_of_windows``) -> per window, one (k, 2) array per dim."""
+    pairs = np.empty((births.shape[0], 2), dtype=np.float64)
+    pairs[:, 0] = births
+    pairs[:, 1] = deaths
+    bounds = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(counts.ravel(), out=bounds[1:])
+    bounds_list = bounds.tolist()
+    per_window = counts.shape[1]
+    return [
+        [pairs[bounds_list[k] : bounds_list[k + 1]] for k in range(w, w + per_window)]
+        for w in range(0, counts.size, per_window)
+    ]
+
+
 def _run_chunk(
     windows: list[np.ndarray],
     maxdim: int,
     thr32: np.float32,
     distance_matrix: bool,
     parallel: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     sizes = np.array([w.size for w in windows], dtype=np.int64)
     offsets = np.zeros(len(windows) + 1, dtype=np.int64)
     np.cumsum(sizes, out=offsets[1:])

@@ -35,16 +35,14 @@ def check_threshold(threshold: float | None) -> float:
 def check_points(X: object, name: str = "X") -> np.ndarray:
     """A finite (n, d) point cloud as C-contiguous float64. n = 0 is allowed."""
     arr = np.asarray(X)
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
-    ):
+    if arr.dtype.kind not in "fiu":
         raise ValueError(f"{name} must be a numeric array, got dtype {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D (n, d) array of points, got shape {arr.shape}")
     if arr.shape[0] > 0 and arr.shape[1] == 0:
         raise ValueError(f"{name} has points with 0 coordinates (shape {arr.shape})")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if not np.isfinite(arr).all():
+    if not np.isfinite(arr.sum()) and not np.isfinite(arr).all():  # one pass when all finite
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(f"{name} contains NaN or inf (first at row {bad[0]}, column {bad[1]})")
     if arr.shape[0] == arr.shape[1] and arr.shape[0] > 2 and _looks_like_distances(arr):
@@ -61,9 +59,7 @@ def check_distance_matrix(D: object, name: str = "X") -> np.ndarray:
     Off-diagonal +inf is allowed and means "no edge"; NaN and negative entries are not.
     """
     arr = np.asarray(D)
-    if arr.dtype == object or not (
-        np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
-    ):
+    if arr.dtype.kind not in "fiu":
         raise ValueError(f"{name} must be a numeric array, got dtype {arr.dtype}")
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
         raise ValueError(f"distance matrix {name} must be square (n, n), got shape {arr.shape}")

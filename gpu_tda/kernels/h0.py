@@ -17,28 +17,90 @@ def h0_prim(dist: np.ndarray, threshold: np.float32) -> tuple[np.ndarray, int]:
     """
     n = dist.shape[0]
     key = np.full(n, np.inf, dtype=np.float32)
-    done = np.zeros(n, dtype=np.bool_)
+    left = np.arange(n)  # vertices not yet in the forest: left[:remaining]
+    remaining = n
     deaths = np.empty(n, dtype=np.float32)
     n_deaths = 0
     components = 0
-    for _ in range(n):
-        best = -1
-        best_key = np.float32(np.inf)
-        for v in range(n):
-            if not done[v] and (best == -1 or key[v] < best_key):
-                best = v
-                best_key = key[v]
-        done[best] = True
+    best_pos = 0
+    best_key = np.float32(np.inf)
+    while remaining > 0:
+        best = left[best_pos]
+        remaining -= 1
+        left[best_pos] = left[remaining]
         if best_key == np.inf:
             components += 1
         elif best_key > 0:
             deaths[n_deaths] = best_key
             n_deaths += 1
+        # one pass: relax the keys through `best` and find the next vertex to add
         row = dist[best]
-        for v in range(n):
+        best_pos = -1
+        best_key = np.float32(np.inf)
+        for p in range(remaining):
+            v = left[p]
             d = row[v]
-            if not done[v] and d <= threshold and d < key[v]:
+            if d <= threshold and d < key[v]:
                 key[v] = d
+            if best_pos == -1 or key[v] < best_key:
+                best_pos = p
+                best_key = key[v]
+    return deaths[:n_deaths].copy(), components
+
+
+@nb.njit(cache=True, nogil=True)
+def h0_prim_points(points: np.ndarray, threshold: np.float32) -> tuple[np.ndarray, int]:
+    """h0_prim straight from (n, d) float64 points, without a distance matrix.
+
+    Keys are squared float64 distances, summed as ``pairwise_distances`` sums them; rounding
+    sqrt to float32 is monotone, so the tree is also minimal for the rounded lengths, and only
+    its n - 1 edges are rounded (plus each candidate, when there is a finite threshold).
+    """
+    n, d = points.shape
+    coords = np.ascontiguousarray(points.T)  # columns [0, remaining) are the vertices left
+    bounded = threshold < np.inf
+    key = np.full(n, np.inf, dtype=np.float64)  # key[p] belongs to column p
+    added = np.empty(d, dtype=np.float64)
+    sq = np.empty(n, dtype=np.float64)  # squared distances to the added vertex
+    remaining = n
+    deaths = np.empty(n, dtype=np.float32)
+    n_deaths = 0
+    components = 0
+    best_pos = 0
+    while remaining > 0:
+        best_key = key[best_pos]
+        if best_key == np.inf:
+            components += 1
+        else:
+            length = np.float32(np.sqrt(best_key))
+            if length > 0:
+                deaths[n_deaths] = length
+                n_deaths += 1
+        remaining -= 1  # move the added vertex out: swap in the last column
+        for k in range(d):
+            added[k] = coords[k, best_pos]
+            coords[k, best_pos] = coords[k, remaining]
+        key[best_pos] = key[remaining]
+        # relax the keys through the added vertex, coordinate by coordinate (vectorises)
+        acc = sq[:remaining]
+        acc[:] = 0.0
+        for k in range(d):
+            row = coords[k]
+            x = added[k]
+            for p in range(remaining):
+                diff = row[p] - x
+                acc[p] += diff * diff
+        if bounded:
+            for p in range(remaining):
+                if acc[p] < key[p] and np.float32(np.sqrt(acc[p])) <= threshold:
+                    key[p] = acc[p]
+        else:
+            for p in range(remaining):
+                key[p] = min(key[p], acc[p])
+        best_pos = 0
+        for p in range(1, remaining):
+            if key[p] < key[best_pos]:
+                best_pos = p
     return deaths[:n_deaths].copy(), components
 
 

@@ -17,7 +17,7 @@ from gpu_tda.kernels.cohomology import (
 from gpu_tda.kernels.combinatorics import binomial_table
 from gpu_tda.kernels.distances import pairwise_distances
 from gpu_tda.kernels.filtration_order import sort_simplices
-from gpu_tda.kernels.h0 import h0_kruskal, h0_prim, sorted_edges
+from gpu_tda.kernels.h0 import h0_kruskal, h0_prim, h0_prim_points, sorted_edges
 from gpu_tda.kernels.pivot_index import new_pivot_index, with_room
 
 
@@ -31,7 +31,6 @@ def rips_from_distances(
     threads: for one large window. Callers must not launch parallel kernels concurrently.
     """
     n = dist.shape[0]
-    inf = np.float32(np.inf)
     if n == 0:
         return np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.float32)
     if maxdim == 0:
@@ -41,12 +40,7 @@ def rips_from_distances(
     else:
         edge_d, edge_i = sorted_edges(dist, threshold)
         h0_deaths, components, col_d, col_i = h0_kruskal(n, edge_d, edge_i)
-    total = h0_deaths.shape[0] + components
-    dims = np.zeros(total, np.int64)
-    births = np.zeros(total, np.float32)
-    deaths = np.empty(total, np.float32)
-    deaths[: h0_deaths.shape[0]] = h0_deaths
-    deaths[h0_deaths.shape[0] :] = inf
+    dims, births, deaths = _h0_bars(h0_deaths, components)
     if maxdim == 0:
         return dims, births, deaths
     binom = binomial_table(n, maxdim + 2)
@@ -107,6 +101,16 @@ def rips_from_distances(
 
 
 @nb.njit(cache=True, nogil=True)
+def _h0_bars(h0_deaths, components):
+    """H0 as flat bars: (0, death) per merge, (0, inf) per component."""
+    total = h0_deaths.shape[0] + components
+    deaths = np.empty(total, np.float32)
+    deaths[: h0_deaths.shape[0]] = h0_deaths
+    deaths[h0_deaths.shape[0] :] = np.inf
+    return np.zeros(total, np.int64), np.zeros(total, np.float32), deaths
+
+
+@nb.njit(cache=True, nogil=True)
 def rips_of_windows(
     data: np.ndarray,
     offsets: np.ndarray,
@@ -115,17 +119,17 @@ def rips_of_windows(
     maxdim: int,
     threshold: np.float32,
     parallel: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Persistence of many windows packed in one flat float64 array, one after another.
 
     Window w occupies data[offsets[w]:offsets[w+1]] as a row-major (n_w, widths[w]) array:
     points of dimension widths[w], or an (n_w, n_w) distance matrix when ``is_distance``.
-    Returns (bar counts per window, dims, births, deaths) with windows' bars concatenated.
+    Returns (counts, births, deaths): counts[w, dim] bars per window and dimension, the bars
+    grouped by window then dimension, each group sorted by (death, birth).
     """
     n_windows = offsets.shape[0] - 1
-    counts = np.zeros(n_windows, np.int64)
+    counts = np.zeros((n_windows, maxdim + 1), np.int64)
     capacity = 64
-    all_dims = np.empty(capacity, np.int64)
     all_births = np.empty(capacity, np.float32)
     all_deaths = np.empty(capacity, np.float32)
     used = 0
@@ -134,24 +138,37 @@ def rips_of_windows(
         width = widths[w]
         rows = flat.shape[0] // width if width > 0 else 0
         block = flat.reshape((rows, width))
-        if is_distance:
-            dist = block.astype(np.float32)
+        if maxdim == 0 and not is_distance:
+            dims, births, deaths = _h0_bars(*h0_prim_points(block, threshold))
         else:
-            dist = pairwise_distances(block)
-        dims, births, deaths = rips_from_distances(dist, maxdim, threshold, parallel)
+            dist = block.astype(np.float32) if is_distance else pairwise_distances(block)
+            dims, births, deaths = rips_from_distances(dist, maxdim, threshold, parallel)
         k = dims.shape[0]
-        counts[w] = k
         if used + k > capacity:
             while used + k > capacity:
                 capacity *= 2
-            all_dims = _resized(all_dims, capacity)
             all_births = _resized(all_births, capacity)
             all_deaths = _resized(all_deaths, capacity)
-        all_dims[used : used + k] = dims
-        all_births[used : used + k] = births
-        all_deaths[used : used + k] = deaths
-        used += k
-    return counts, all_dims[:used], all_births[:used], all_deaths[:used]
+        start = 0  # bars come grouped by dimension, in increasing dimension
+        for dim in range(maxdim + 1):
+            stop = start
+            while stop < k and dims[stop] == dim:
+                stop += 1
+            group_b = births[start:stop]
+            group_d = deaths[start:stop]
+            if dim == 0:  # every H0 bar is born at 0
+                all_births[used : used + stop - start] = 0.0
+                all_deaths[used : used + stop - start] = np.sort(group_d)
+            else:
+                order = np.argsort(group_b, kind="mergesort")
+                order = order[np.argsort(group_d[order], kind="mergesort")]
+                for t in range(stop - start):
+                    all_births[used + t] = group_b[order[t]]
+                    all_deaths[used + t] = group_d[order[t]]
+            counts[w, dim] = stop - start
+            used += stop - start
+            start = stop
+    return counts, all_births[:used], all_deaths[:used]
 
 
 @nb.njit(cache=True, nogil=True)
