@@ -154,6 +154,11 @@ class FlagStore:
         """Whether the refresher thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
+    @property
+    def reachable(self) -> bool:
+        """False from a failed read of Redis until the next successful one (cache serving)."""
+        return not self._in_outage
+
     def __enter__(self) -> FlagStore:
         return self.start()
 

@@ -34,6 +34,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - orjson is a dependency
+    orjson = None
+
 from gpu_tda.streaming.exceptions import InvalidMessage
 
 MAGIC = b"GTDA"
@@ -77,8 +82,14 @@ def decode_message(key: bytes | None, value: bytes | None) -> PointsMessage:
 
 def decode_json(value: bytes | str) -> tuple[np.ndarray, int | None]:
     """``{"points": [[...], ...], "ts": ...}`` -> (points, ts)."""
+    doc = None
+    if orjson is not None:  # fast path; it refuses NaN/Infinity literals, json.loads decides
+        try:
+            doc = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            doc = None
     try:
-        doc = json.loads(value)
+        doc = json.loads(value) if doc is None else doc
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise InvalidMessage("not_json", f"the value is not JSON ({_short(exc)})") from None
     if not isinstance(doc, dict) or "points" not in doc:

@@ -1,7 +1,9 @@
 """``/metrics``, ``/healthz`` and ``/readyz`` over plain HTTP/1.1 on asyncio (no framework).
 
 ``/healthz`` is 200 while the process serves requests; ``/readyz`` is 200 once the worker holds
-its partitions and has restored their windows (503 before, and while rebalancing).
+its partitions and has restored their windows (503 before, and while rebalancing). Both bodies
+list the circuit breakers' states (``breaker gpu closed``) when a ``details`` callable is given:
+an open breaker means degraded, not dead, so it never fails a probe.
 """
 
 from __future__ import annotations
@@ -24,10 +26,12 @@ class HealthServer:
         registry: CollectorRegistry,
         ready: Callable[[], bool],
         port: int,
+        details: Callable[[], dict[str, str]] | None = None,
         host: str = "127.0.0.1",
     ) -> None:
         self.registry = registry
         self.ready = ready
+        self.details = details
         self.host = host
         self.port = port
         self._server: asyncio.Server | None = None
@@ -66,9 +70,19 @@ class HealthServer:
         if path == "/metrics":
             return "200 OK", CONTENT_TYPE_LATEST, generate_latest(self.registry)
         if path == "/healthz":
-            return "200 OK", "text/plain", b"ok\n"
+            return "200 OK", "text/plain", b"ok\n" + self._details()
         if path == "/readyz":
             if self.ready():
-                return "200 OK", "text/plain", b"ready\n"
-            return "503 Service Unavailable", "text/plain", b"not ready\n"
+                return "200 OK", "text/plain", b"ready\n" + self._details()
+            return "503 Service Unavailable", "text/plain", b"not ready\n" + self._details()
         return "404 Not Found", "text/plain", b"not found\n"
+
+    def _details(self) -> bytes:
+        if self.details is None:
+            return b""
+        try:
+            states = self.details()
+        except Exception:  # a probe must answer even when a detail cannot be read
+            log.debug("health details failed", exc_info=True)
+            return b""
+        return "".join(f"breaker {k} {v}\n" for k, v in sorted(states.items())).encode()

@@ -15,6 +15,14 @@ Pipeline (one task each, joined by a bounded queue of ``Job``s):
   order, so a checkpoint is never ahead of what was published. See ``checkpoint`` for the
   replay design.
 
+Reliability (``breakers``): the GPU path runs behind the ``gpu`` circuit breaker (failed GPU
+batches, then every GPU batch while it is open, go to the CPU), publishing behind the
+``producer`` breaker (while open, the input partitions are paused; nothing is dropped or
+committed), and the flag store's Redis outages show as the ``redis`` breaker. Gauges that are
+not tied to an event (window memory, streams, GPU memory, the Redis breaker) are refreshed at
+most every ``GAUGE_INTERVAL_S``. With ``GPU_TDA_TRACING=1`` (or ``tracing=True``) each
+micro-batch is an OpenTelemetry span with its stages as children (``tracing``).
+
 Rebalances: revoke = stop applying the partition's records, wait for every queued job, write a
 final checkpoint, commit, forget the state (kept aside in case the same partition comes back
 unchanged). Assign = read the partition's checkpoint, rebuild its state, seek to its replay
@@ -37,6 +45,14 @@ from gpu_tda.backends import Backend
 from gpu_tda.metrics import WorkerMetrics
 from gpu_tda.settings import WorkerSettings
 from gpu_tda.streaming.batch import BatchStats, ComputeFn, WindowComputer
+from gpu_tda.streaming.breakers import (
+    BreakerConfig,
+    GpuGuard,
+    breaker_state,
+    breaker_transitions,
+    persistence_batch_fn,
+    redis_state,
+)
 from gpu_tda.streaming.checkpoint import PartitionState
 from gpu_tda.streaming.checkpoint_store import CheckpointStore
 from gpu_tda.streaming.diagram import WindowDiagram
@@ -46,11 +62,13 @@ from gpu_tda.streaming.intake import Job, build_job
 from gpu_tda.streaming.publisher import Publisher
 from gpu_tda.streaming.shadow import shadow_compare
 from gpu_tda.streaming.topics import ensure_topics
+from gpu_tda.streaming.tracing import BatchTracer, tracing_requested
 from gpu_tda.streaming.windows import make_specs
 
 log = logging.getLogger(__name__)
 
 POLL_MS = 100
+GAUGE_INTERVAL_S = 0.5
 
 
 class KafkaWorker:
@@ -63,13 +81,33 @@ class KafkaWorker:
         registry: CollectorRegistry | None = None,
         flags: Any = None,
         compute_fn: ComputeFn | None = None,
+        gpu_breaker: BreakerConfig | None = None,
+        producer_breaker: BreakerConfig | None = None,
+        publish_timeout_s: float = 5.0,
+        tracing: bool | None = None,
+        tracer_provider: Any = None,
     ) -> None:
+        """``compute_fn`` replaces ``persistence_batch`` (tests); ``gpu_breaker`` /
+        ``producer_breaker`` tune the breakers; ``publish_timeout_s`` bounds one delivery
+        attempt; ``tracing`` (default: ``$GPU_TDA_TRACING``) turns spans on."""
         self.settings = settings
         self.specs = make_specs(list(settings.windows), settings.stride)
-        self.computer = WindowComputer(
-            settings.maxdim, settings.threshold, settings.backend, compute_fn=compute_fn
-        )
         self.metrics = WorkerMetrics(registry)
+        self.gpu_guard = GpuGuard.create(
+            compute_fn or persistence_batch_fn, gpu_breaker, self.metrics
+        )
+        self.computer = WindowComputer(
+            settings.maxdim, settings.threshold, settings.backend, compute_fn=self.gpu_guard
+        )
+        self._producer_breaker = producer_breaker
+        self._publish_timeout_s = publish_timeout_s
+        self.tracer = BatchTracer(
+            tracing_requested() if tracing is None else tracing, tracer_provider
+        )
+        self._spans: dict[int, Any] = {}
+        self._pause_reasons: set[str] = set()
+        self._last_gauges = 0.0
+        self._gpu_used = False
         for i, spec in enumerate(self.specs):
             self.metrics.window_size.labels(scale=str(i)).set(spec.size)
         self._flags = flags
@@ -81,7 +119,6 @@ class KafkaWorker:
         self._completed = 0
         self._progress = asyncio.Condition()
         self._stopping = asyncio.Event()
-        self._paused = False
         self._assigned = False
         self._last_checkpoint = time.monotonic()
         self._consumer: AIOKafkaConsumer | None = None
@@ -116,18 +153,32 @@ class KafkaWorker:
             )
         )[s.checkpoint_topic_name]
         self._producer = AIOKafkaProducer(
-            bootstrap_servers=s.bootstrap_servers, client_id=s.client_id, linger_ms=5, acks="all"
+            bootstrap_servers=s.bootstrap_servers,
+            client_id=s.client_id,
+            linger_ms=5,
+            acks="all",
+            max_batch_size=1 << 20,  # a maxdim-0 diagram of 128 points is ~3.5 KB: batch many
         )
         await self._producer.start()
-        self._publisher = Publisher(self._producer, s.output_topic, s.dlq_topic, self.metrics)
+        self._publisher = Publisher(
+            self._producer,
+            s.output_topic,
+            s.dlq_topic,
+            self.metrics,
+            breaker_config=self._producer_breaker,
+            on_breaker_change=self._on_producer_breaker,
+            attempt_timeout_s=self._publish_timeout_s,
+        )
         self._store = CheckpointStore(
             s.bootstrap_servers, s.checkpoint_topic_name, self._producer, partitions=ckpt_parts
         )
         await self._store.start()
         if self._flags is None and s.redis_url:
-            from gpu_tda.flags import FlagClient
+            from gpu_tda.flags import FlagClient, FlagMetrics
 
-            self._flags = FlagClient.from_url(s.redis_url)
+            self._flags = FlagClient.from_url(
+                s.redis_url, metrics=FlagMetrics(self.metrics.registry)
+            )
             self._owns_flags = True
             await asyncio.to_thread(self._flags.start)
         self._consumer = AIOKafkaConsumer(
@@ -139,12 +190,16 @@ class KafkaWorker:
             session_timeout_ms=s.session_timeout_ms,
             heartbeat_interval_ms=max(100, s.session_timeout_ms // 4),
             max_poll_interval_ms=max(300_000, s.session_timeout_ms),
+            max_partition_fetch_bytes=4 << 20,
+            fetch_max_wait_ms=10,  # the broker may hold a fetch this long: it bounds latency
         )
         self._consumer.subscribe([s.input_topic], listener=_Listener(self))
         await self._consumer.start()
         self._compute_task = asyncio.create_task(self._compute_loop(), name="gpu-tda-compute")
         if s.metrics_port is not None:
-            self._health = HealthServer(self.metrics.registry, lambda: self.ready, s.metrics_port)
+            self._health = HealthServer(
+                self.metrics.registry, lambda: self.ready, s.metrics_port, self.breaker_states
+            )
             await self._health.start()
 
     @property
@@ -232,6 +287,7 @@ class KafkaWorker:
             if job is None:
                 job = Job()  # idle: still checkpoint what changed since the last one
                 self._maybe_snapshot(job)
+                self._refresh_gauges()
                 if job.checkpoints:
                     await self._enqueue(job)
                 continue
@@ -264,10 +320,18 @@ class KafkaWorker:
         for tp, records in batch.items():
             if tp.partition in self._states:  # others arrived before their state was restored
                 self.metrics.messages_received.labels(topic=tp.topic).inc(len(records))
-        job = build_job(batch, self._states, self.metrics, self._choose_backend)
+        root = self.tracer.start_batch(fetched=total, partitions=len(batch))
+        with self.tracer.stage(root, "decode_buffer", fetched=total):
+            job = build_job(batch, self._states, self.metrics, self._choose_backend)
+        if root is not None:
+            root.set_attributes(
+                {"records": job.records, "points": job.points, "windows": len(job.due)}
+            )
+            self._spans[id(job)] = root
         self.records_handled += job.records
         self._maybe_snapshot(job)
         self._observe_lag()
+        self._refresh_gauges()
         return job
 
     def _drop_stale(self, batch: dict[Any, list[Any]], owners: dict[int, PartitionState]) -> int:
@@ -293,8 +357,26 @@ class KafkaWorker:
                 if doc is not None:
                     job.checkpoints.append(doc)
                 state.dirty = False
-        self.metrics.window_memory.set(sum(s.memory_bytes() for s in self._states.values()))
-        self.metrics.streams.set(sum(len(s.buffers) for s in self._states.values()))
+
+    def _refresh_gauges(self, force: bool = False) -> None:
+        """Gauges not tied to an event, at most every ``GAUGE_INTERVAL_S``."""
+        now = time.monotonic()
+        if not force and now - self._last_gauges < GAUGE_INTERVAL_S:
+            return
+        self._last_gauges = now
+        m = self.metrics
+        m.window_memory.set(self.memory_bytes())
+        m.streams.set(sum(len(s.buffers) for s in self._states.values()))
+        state = redis_state(self._flags)
+        if state is not None:
+            m.set_breaker("redis", state)
+        if self._gpu_used:
+            from gpu_tda.gpu_engine import device_memory
+
+            with contextlib.suppress(Exception):
+                report = device_memory()
+                m.gpu_memory_used.set(report.current_bytes)
+                m.gpu_memory_total.set(report.total_bytes or 0)
 
     def _observe_lag(self) -> None:
         assert self._consumer is not None
@@ -321,19 +403,59 @@ class KafkaWorker:
         assert self._consumer is not None
         self._created += 1
         self.metrics.inflight_batches.set(self._created - self._completed)
-        if self._queue.full() and not self._paused:
-            parts = self._consumer.assignment()
-            self._consumer.pause(*parts)
-            self._paused = True
-            self.metrics.paused_partitions.set(len(parts))
+        if self._queue.full():
+            self._pause("backpressure")
         await self._queue.put(job)
 
     def _maybe_resume(self) -> None:
-        if self._paused and self._queue.qsize() <= self.settings.max_inflight // 2:
-            assert self._consumer is not None
+        if self._queue.qsize() <= self.settings.max_inflight // 2:
+            self._resume("backpressure")
+
+    def _pause(self, reason: str) -> None:
+        """Pause every assigned input partition (until no reason is left)."""
+        if self._consumer is None:
+            return
+        self._pause_reasons.add(reason)
+        parts = self._consumer.assignment()
+        self._consumer.pause(*parts)
+        self.metrics.paused_partitions.set(len(parts))
+
+    def _resume(self, reason: str) -> None:
+        if reason not in self._pause_reasons:
+            return
+        self._pause_reasons.discard(reason)
+        if not self._pause_reasons and self._consumer is not None:
             self._consumer.resume(*self._consumer.paused())
-            self._paused = False
             self.metrics.paused_partitions.set(0)
+
+    def _on_producer_breaker(self, name: str, state: str) -> None:
+        """Producer breaker open: stop taking input until publishing works again."""
+        if state == "open":
+            self._pause("producer")
+        elif state == "closed":
+            self._resume("producer")
+
+    @property
+    def paused(self) -> bool:
+        """Whether the input partitions are paused (backpressure or producer breaker)."""
+        return bool(self._pause_reasons)
+
+    def breaker_history(self) -> dict[str, list[str]]:
+        """The states each breaker moved to, oldest first (gpu, producer)."""
+        history = {"gpu": breaker_transitions(self.gpu_guard.breaker)}
+        if self._publisher is not None:
+            history["producer"] = breaker_transitions(self._publisher.breaker)
+        return history
+
+    def breaker_states(self) -> dict[str, str]:
+        """Every breaker's state: "closed", "open" or "half_open"."""
+        states = {"gpu": breaker_state(self.gpu_guard.breaker)}
+        if self._publisher is not None:
+            states["producer"] = breaker_state(self._publisher.breaker)
+        redis = redis_state(self._flags)
+        if redis is not None:
+            states["redis"] = redis
+        return states
 
     async def _drain(self) -> None:
         """Wait until every job created so far is published (and its checkpoints committed)."""
@@ -360,27 +482,47 @@ class KafkaWorker:
                 self._maybe_resume()
 
     async def _complete(self, job: Job) -> None:
+        root = self._spans.pop(id(job), None)
+        try:
+            await self._complete_traced(job, root)
+        finally:
+            self.tracer.end_batch(root)
+
+    async def _complete_traced(self, job: Job, root: Any) -> None:
         diagrams: list[WindowDiagram] = []
+        tracer = self.tracer
         if job.due:
-            try:
-                diagrams = await asyncio.to_thread(self._compute, job)
-            except Exception:
-                self.metrics.processing_errors.labels(stage="compute").inc()
-                log.exception("computing %d windows failed; they are skipped", len(job.due))
+            with tracer.stage(root, "compute", windows=len(job.due)):
+                try:
+                    diagrams = await asyncio.to_thread(self._compute, job)
+                except Exception:
+                    self.metrics.processing_errors.labels(stage="compute").inc()
+                    log.exception("computing %d windows failed; they are skipped", len(job.due))
         assert self._publisher is not None
-        await self._publisher.publish(diagrams, job.dead_letters)
+        if diagrams or job.dead_letters:
+            with tracer.stage(
+                root, "publish", diagrams=len(diagrams), dead_letters=len(job.dead_letters)
+            ):
+                await self._publisher.publish(diagrams, job.dead_letters)
         self.windows_published += len(diagrams)
         if job.checkpoints:
-            await self._save_and_commit(job.checkpoints)
+            with tracer.stage(root, "commit", partitions=len(job.checkpoints)):
+                await self._publisher.guarded(
+                    self._save_and_commit, job.checkpoints, stage="checkpoint"
+                )
 
     def _compute(self, job: Job) -> list[WindowDiagram]:
         stats = BatchStats()
+        self.gpu_guard.take_fallbacks()  # forget shadow-compare failures of earlier jobs
         diagrams = self.computer.compute(job.due, job.backends, stats)
         maxdim = str(self.computer.maxdim)
         for backend, seconds in stats.seconds.items():
             self.metrics.compute_seconds.labels(backend=backend, maxdim=maxdim).observe(seconds)
-        for reason in stats.fallbacks:
+        # one reason per GPU batch redone on the CPU (the guard's labels are finer than stats')
+        for reason in self.gpu_guard.take_fallbacks():
             self.metrics.backend_fallbacks.labels(reason=reason).inc()
+        if Backend.GPU.value in stats.seconds:
+            self._gpu_used = True
         if job.shadow:
             shadow_compare(self.computer, job.due, diagrams, job.shadow, self.metrics)
         return diagrams
@@ -456,6 +598,8 @@ class KafkaWorker:
             self._states[tp.partition] = state
         self._parked.clear()
         self._assigned = True
+        if self._pause_reasons:  # a new assignment starts unpaused
+            self._consumer.pause(*self._consumer.assignment())
 
     def memory_bytes(self) -> int:
         return sum(state.memory_bytes() for state in self._states.values())

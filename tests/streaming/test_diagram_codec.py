@@ -117,3 +117,14 @@ def test_same_bars_ignores_order_but_not_content():
     assert a.same_bars(b)
     b.diagrams[1] = np.array([[0.31, 0.53]])
     assert not a.same_bars(b)
+
+
+def test_fast_encoder_writes_the_same_document_as_the_stdlib_one():
+    from gpu_tda.streaming.diagram import diagram_to_dict
+
+    rng = np.random.default_rng(5)
+    bars0 = np.c_[np.zeros(40), np.sort(rng.random(40))]
+    bars0[-1, 1] = np.inf
+    wd = WindowDiagram("s-1", 128, 32, 9, [bars0, rng.random((3, 2)) * 1e-7], "cpu", 0.25)
+    wd.emitted_ts = 1764190000000
+    assert json.loads(encode_diagram(wd)) == diagram_to_dict(wd)

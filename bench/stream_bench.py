@@ -1,0 +1,434 @@
+"""Benchmark: the streaming worker end to end through the embedded broker on this machine.
+
+For each case (maxdim 0/1 x JSON/binary; window 128, stride 32, dim 3, 1,000 streams):
+
+1. **max rate**: the input topic is filled first, then a ``gpu-tda worker`` process drains it;
+   sustained points/s and windows/s come from its ``/metrics`` (``tda_points_total``,
+   ``tda_windows_total``), from its first point to its last window published.
+2. **latency at 50% and 90% of that rate**: the same worker, fed at a constant rate; end-to-end
+   latency p50/p99 = diagram published (``emitted_ts``) - last point produced (``end_ts``, the
+   ``ts`` the producer stamped), and also - when this process received the diagram.
+3. worker CPU (% of one core) and RSS from ``/proc`` during each phase.
+
+Beside them: the broker alone (a bare aiokafka produce and getmany loop over the same records:
+the ceiling for any aiokafka + Tansu worker here), the compute engine alone (one
+``persistence_batch`` call of 1,000 windows) and the RSS of ring buffers holding 1,000,000
+points. There is no streaming peer to compare against. The producer and this script share the
+machine's cores with the worker, as a real deployment on one box would.
+
+    python bench/stream_bench.py [--quick] [--out bench/results] [--streams 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import describe, machine_info  # noqa: E402
+
+WINDOW, STRIDE, DIM = 128, 32, 3
+PARTITIONS = 4
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+# -- process figures ---------------------------------------------------------------------------
+def proc_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_rss_mb(pid: int, field: str = "VmRSS") -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def scrape(port: int) -> dict[str, float]:
+    """tda_points_total and the sum of tda_windows_total from the worker's /metrics."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2).read().decode()
+    out = {"points": 0.0, "windows": 0.0}
+    for line in text.splitlines():
+        if line.startswith("tda_points_total "):
+            out["points"] = float(line.split()[-1])
+        elif line.startswith("tda_windows_total{"):
+            out["windows"] += float(line.split()[-1])
+    return out
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    return float(np.percentile(values, q)) if values else None
+
+
+# -- producing ---------------------------------------------------------------------------------
+def make_messages(streams: int, per_stream: int, ppm: int, encoding: str) -> list[tuple]:
+    """(key, points) in round-robin order, ``per_stream`` points per stream."""
+    from gpu_tda.streaming.synthetic import make_sources
+
+    sources = make_sources("mixed", streams, DIM, seed=7)
+    out = []
+    for _ in range(per_stream // ppm):
+        for name, src in sources.items():
+            out.append((name.encode(), src.next(ppm)))
+    return out
+
+
+def encoder(encoding: str):
+    from gpu_tda.streaming.decode import encode_points_binary, encode_points_json
+
+    return encode_points_binary if encoding == "binary" else encode_points_json
+
+
+async def new_producer(bootstrap: str, linger_ms: int):
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=linger_ms, max_batch_size=1 << 20, acks=1
+    )
+    await producer.start()
+    return producer
+
+
+async def prefill(bootstrap: str, topic: str, messages: list[tuple], encoding: str) -> float:
+    """Send every message as fast as possible; return the seconds it took."""
+    encode = encoder(encoding)
+    values = [(key, encode(pts, ts=0)) for key, pts in messages]
+    producer = await new_producer(bootstrap, 5)
+    started = time.perf_counter()
+    try:
+        futures = [await producer.send(topic, value=v, key=k) for k, v in values]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+async def paced(bootstrap: str, topic: str, messages: list[tuple], encoding: str, rate: float):
+    """Send ``messages`` at ``rate`` points/s, each stamped with its send time; return seconds."""
+    encode = encoder(encoding)
+    producer = await new_producer(bootstrap, 1)
+    started = time.perf_counter()
+    sent = 0
+    futures = []
+    try:
+        while sent < len(messages):
+            due = int((time.perf_counter() - started) * rate / len(messages[0][1])) + 1
+            now_ms = int(time.time() * 1000)
+            for key, pts in messages[sent : min(due, len(messages))]:
+                futures.append(await producer.send(topic, value=encode(pts, ts=now_ms), key=key))
+            sent = max(sent, min(due, len(messages)))
+            await asyncio.sleep(0.002)
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+async def consume_latencies(bootstrap: str, topic: str, stop: asyncio.Event, out: list) -> None:
+    """Append (emitted - end_ts, received - end_ts) ms for every new diagram until ``stop``."""
+    import orjson
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10
+    )
+    since = time.time() * 1000
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(parts)
+        await consumer.seek_to_end(*parts)
+        while not stop.is_set():
+            batch = await consumer.getmany(timeout_ms=100, max_records=5000)
+            now_ms = time.time() * 1000
+            for records in batch.values():
+                for r in records:
+                    doc = orjson.loads(r.value)
+                    end = doc["window"]["end_ts"]
+                    if end is None or end < since:  # a window of the prefill
+                        continue
+                    out.append((doc["emitted_ts"] - end, now_ms - end))
+    finally:
+        await consumer.stop()
+
+
+async def broker_alone(bootstrap: str, topic: str, records: int) -> float:
+    """Seconds a bare consumer needs to getmany ``records`` from ``topic`` (no group)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, max_partition_fetch_bytes=4 << 20
+    )
+    await consumer.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        seen = 0
+        started = time.perf_counter()
+        while seen < records:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            seen += sum(len(v) for v in batch.values())
+        return time.perf_counter() - started
+    finally:
+        await consumer.stop()
+
+
+# -- one case ----------------------------------------------------------------------------------
+def start_worker(bootstrap: str, prefix: str, maxdim: int, port: int) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "gpu_tda.cli", "worker", "--bootstrap-servers", bootstrap,
+           "--input-topic", f"{prefix}.in", "--output-topic", f"{prefix}.out",
+           "--dlq-topic", f"{prefix}.dlq", "--group-id", prefix, "--window", str(WINDOW),
+           "--stride", str(STRIDE), "--maxdim", str(maxdim), "--backend", "cpu",
+           "--partitions", str(PARTITIONS), "--metrics-port", str(port),
+           "--linger-ms", "2"]  # fmt: skip
+    log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"{prefix}.log", "w+b")
+    import gpu_tda  # run the worker on the same gpu_tda this script imported, whatever the cwd
+
+    home = Path(gpu_tda.__file__).resolve().parents[1]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, cwd=home)
+
+
+async def wait_until(predicate, timeout: float, every: float = 0.2) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            if predicate():
+                return True
+        except OSError:
+            pass
+        await asyncio.sleep(every)
+    return False
+
+
+def expected_windows(points_per_stream: int) -> int:
+    return 0 if points_per_stream < WINDOW else (points_per_stream - WINDOW) // STRIDE + 1
+
+
+async def run_case(bootstrap: str, maxdim: int, encoding: str, args: argparse.Namespace) -> dict:
+    from gpu_tda.services import free_port
+    from gpu_tda.streaming.topics import ensure_topics
+
+    prefix = f"bench-{maxdim}-{encoding}-{os.getpid()}-{int(time.time())}"
+    per_stream = args.fill_points[maxdim]
+    ppm = args.points_per_message
+    await ensure_topics(bootstrap, {f"{prefix}.{t}": PARTITIONS for t in ("in", "out", "dlq")})
+    messages = make_messages(args.streams, per_stream, ppm, encoding)
+    total_points = len(messages) * ppm
+    fill_s = await prefill(bootstrap, f"{prefix}.in", messages, encoding)
+    result: dict = {"maxdim": maxdim, "encoding": encoding, "streams": args.streams,
+                    "points_per_message": ppm, "prefill_points": total_points,
+                    "producer_points_per_s": total_points / fill_s}  # fmt: skip
+    if maxdim == 0:
+        alone_s = await broker_alone(bootstrap, f"{prefix}.in", len(messages))
+        result["broker_alone_consume_points_per_s"] = total_points / alone_s
+    port = free_port()
+    worker = start_worker(bootstrap, prefix, maxdim, port)
+    want = expected_windows(per_stream) * args.streams
+    samples: list[tuple[float, dict]] = []
+    try:
+
+        def drained() -> bool:
+            if worker.poll() is not None:
+                worker.stderr.seek(0)
+                tail = worker.stderr.read().decode(errors="replace")[-2000:]
+                raise RuntimeError(f"the worker exited ({worker.returncode}): {tail}")
+            m = scrape(port)
+            samples.append((time.perf_counter(), m))
+            return m["windows"] >= want
+
+        if not await wait_until(drained, args.drain_timeout):
+            raise RuntimeError(f"worker did not drain {want} windows: {samples[-1:]}")
+        moving = [(t, m) for t, m in samples if m["points"] > 0]
+        t0, t1 = moving[0][0], moving[-1][0]
+        cpu0 = proc_cpu_seconds(worker.pid)  # the drain's CPU: measured over the next phase
+        span = max(t1 - t0, 1e-6)
+        result["max_points_per_s"] = total_points / span
+        result["max_windows_per_s"] = want / span
+        result["drain_rss_mb"] = proc_rss_mb(worker.pid)
+        for share in args.shares:
+            rate = share * result["max_points_per_s"]
+            need = int(rate * args.phase_s / ppm)
+            stream_msgs = make_messages(
+                args.streams, max(ppm, need // args.streams * ppm), ppm, encoding
+            )
+            latencies: list[tuple[float, float]] = []
+            stop = asyncio.Event()
+            reader = asyncio.create_task(
+                consume_latencies(bootstrap, f"{prefix}.out", stop, latencies)
+            )
+            await asyncio.sleep(1.0)  # the reader is assigned and at the end
+            cpu0, wall0 = proc_cpu_seconds(worker.pid), time.perf_counter()
+            sent_s = await paced(bootstrap, f"{prefix}.in", stream_msgs, encoding, rate)
+            await asyncio.sleep(1.0)  # the last windows come out
+            cpu = (proc_cpu_seconds(worker.pid) - cpu0) / (time.perf_counter() - wall0)
+            stop.set()
+            await reader
+            skip = len(latencies) // 10  # the first 10%: the stream settling at the new rate
+            emitted = [e for e, _ in latencies[skip:]]
+            received = [r for _, r in latencies[skip:]]
+            result[f"at_{int(share * 100)}"] = {
+                "offered_points_per_s": len(stream_msgs) * ppm / sent_s,
+                "windows": len(latencies),
+                "p50_ms": percentile(emitted, 50), "p99_ms": percentile(emitted, 99),
+                "received_p50_ms": percentile(received, 50),
+                "received_p99_ms": percentile(received, 99),
+                "worker_cpu_percent": 100 * cpu, "worker_rss_mb": proc_rss_mb(worker.pid),
+            }  # fmt: skip
+        result["worker_peak_rss_mb"] = proc_rss_mb(worker.pid, "VmHWM")
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+    return result
+
+
+# -- in-process figures ------------------------------------------------------------------------
+def compute_alone(maxdim: int, count: int) -> float:
+    """Windows/s of one persistence_batch call of ``count`` (128, 3) windows."""
+    import gpu_tda
+
+    clouds = np.random.default_rng(1).normal(size=(count, WINDOW, DIM))
+    gpu_tda.persistence_batch(clouds[:4], maxdim=maxdim, backend="cpu")
+    started = time.perf_counter()
+    gpu_tda.persistence_batch(clouds, maxdim=maxdim, backend="cpu")
+    return count / (time.perf_counter() - started)
+
+
+def rss_probe(streams: int = 1000, window: int = 1000) -> dict:
+    """RSS of a process whose ring buffers hold ``streams * window`` points (run in a child)."""
+    from gpu_tda.streaming.checkpoint import PartitionState
+    from gpu_tda.streaming.windows import make_specs
+
+    before = proc_rss_mb(os.getpid())
+    state = PartitionState("points", 0, make_specs([window], STRIDE), start_offset=0)
+    rng = np.random.default_rng(0)
+    offset = 0
+    for _ in range(window // 100):
+        for s in range(streams):
+            buf = state.buffer(f"stream-{s}", DIM)
+            buf.append(rng.normal(size=(100, DIM)), offset=offset, ts=0)
+            offset += 1
+    buffered = sum(min(b.count, b.capacity) for b in state.buffers.values())
+    return {"buffered_points": buffered, "ring_bytes": state.memory_bytes(),
+            "rss_before_mb": before, "rss_mb": proc_rss_mb(os.getpid())}  # fmt: skip
+
+
+# -- report ------------------------------------------------------------------------------------
+def fmt(value: float | None, digits: int = 0) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def markdown(report: dict) -> str:
+    lines = [f"# Streaming worker benchmark ({report['mode']})", "",
+             f"Machine: {describe(report['machine'])}", "",
+             f"Window {WINDOW}, stride {STRIDE}, dim {DIM}, {report['streams']} streams, "
+             f"{report['points_per_message']} points per message, {PARTITIONS} partitions, "
+             "embedded Tansu broker on loopback, worker `--backend cpu --linger-ms 2`. "
+             "No streaming peer exists to compare against.", "",
+             "| maxdim | encoding | max points/s | max windows/s | p50 / p99 ms @50% | "
+             "p99 ms @50% (received) | p50 / p99 ms @90% | worker CPU % @50/90% | "
+             "worker RSS MB (peak) |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for c in report["cases"]:
+        a, b = c.get("at_50", {}), c.get("at_90", {})
+        lines.append(
+            f"| {c['maxdim']} | {c['encoding']} | {fmt(c['max_points_per_s'])} | "
+            f"{fmt(c['max_windows_per_s'])} | {fmt(a.get('p50_ms'))} / {fmt(a.get('p99_ms'))} | "
+            f"{fmt(a.get('received_p99_ms'))} | {fmt(b.get('p50_ms'))} / {fmt(b.get('p99_ms'))} | "
+            f"{fmt(a.get('worker_cpu_percent'))} / {fmt(b.get('worker_cpu_percent'))} | "
+            f"{fmt(c['worker_peak_rss_mb'])} |"
+        )
+    lines += ["", "Ceilings measured in the same run:", ""]
+    for c in report["cases"]:
+        if "broker_alone_consume_points_per_s" in c:
+            lines.append(
+                f"- broker alone, {c['encoding']}: bare aiokafka getmany "
+                f"{fmt(c['broker_alone_consume_points_per_s'])} points/s; "
+                f"producer {fmt(c['producer_points_per_s'])} points/s"
+            )
+    for md, rate in report["compute_alone_windows_per_s"].items():
+        lines.append(
+            f"- compute alone, maxdim {md}: {fmt(rate)} windows/s "
+            f"= {fmt(rate * STRIDE)} points/s at stride {STRIDE}"
+        )
+    r = report["rss_probe"]
+    lines.append(
+        f"- ring buffers holding {r['buffered_points']:,} points (1,000 streams x window 1,000): "
+        f"{r['ring_bytes'] / 2**20:,.1f} MiB of arrays, process RSS {r['rss_mb']:,.0f} MB "
+        f"({r['rss_before_mb']:,.0f} MB before)"
+    )
+    return "\n".join(lines) + "\n"
+
+
+async def main_async(args: argparse.Namespace) -> dict:
+    from gpu_tda.streaming.broker import EmbeddedBroker
+
+    info = machine_info()
+    print(f"machine: {describe(info)}", flush=True)
+    cases = []
+    with EmbeddedBroker(port=0) as broker:
+        for maxdim in args.maxdims:
+            for encoding in args.encodings:
+                print(f"case maxdim {maxdim} {encoding} ...", flush=True)
+                case = await run_case(broker.bootstrap_servers, maxdim, encoding, args)
+                print(json.dumps(case, indent=1), f"\n  [{describe(info)}]", flush=True)
+                cases.append(case)
+    probe = subprocess.run([sys.executable, __file__, "--rss-probe"], capture_output=True,
+                           text=True, check=True)  # fmt: skip
+    return {
+        "mode": "quick" if args.quick else "full", "machine": info, "streams": args.streams,
+        "points_per_message": args.points_per_message, "cases": cases,
+        "compute_alone_windows_per_s": {md: compute_alone(md, 1000 if md == 0 else 100)
+                                        for md in args.maxdims},
+        "rss_probe": json.loads(probe.stdout), "peers": "none: no streaming peer to compare",
+    }  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke test, < 2 minutes")
+    parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
+    parser.add_argument("--streams", type=int, default=None)
+    parser.add_argument("--points-per-message", type=int, default=32)
+    parser.add_argument("--maxdim", type=int, action="append", dest="maxdims")
+    parser.add_argument("--encoding", action="append", dest="encodings")
+    parser.add_argument("--rss-probe", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.rss_probe:
+        print(json.dumps(rss_probe()))
+        return
+    args.maxdims = args.maxdims or [0, 1]
+    args.encodings = args.encodings or ["binary", "json"]
+    args.streams = args.streams or (100 if args.quick else 1000)
+    # points per stream put in the topic before the worker starts: the drain to measure
+    args.fill_points = {0: 2048 if args.quick else 1024, 1: 160 if args.quick else 192,
+                        2: 160, 3: 160}  # fmt: skip
+    args.shares = [0.5, 0.9]
+    args.phase_s = 3.0 if args.quick else 10.0
+    args.drain_timeout = 300.0
+    report = asyncio.run(main_async(args))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "stream_quick" if args.quick else "stream"
+    (out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
+    text = markdown(report)
+    (out / f"{stem}.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
