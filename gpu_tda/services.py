@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from types import TracebackType
 from typing import IO, Self
 
@@ -82,10 +82,13 @@ class ServiceProcess:
     def __init__(
         self,
         *,
+        port: int = 0,
         startup_timeout: float = 30.0,
         stop_timeout: float = 10.0,
         die_with_parent: bool = False,
     ) -> None:
+        self._auto_port = port == 0  # 0: a free port, chosen again if another process takes it
+        self.port = free_port() if self._auto_port else port
         self.startup_timeout = startup_timeout
         self.stop_timeout = stop_timeout
         self.die_with_parent = die_with_parent
@@ -113,19 +116,30 @@ class ServiceProcess:
         """The child's process id, or None when not started."""
         return None if self._process is None else self._process.pid
 
-    def _listen_port(self) -> int | None:
-        """The loopback port the child will listen on, checked to be free before spawning."""
-        return None
-
     def start(self) -> Self:
-        """Spawn the child and block until it is ready; raise ``ServiceError`` on failure."""
+        """Spawn the child and block until it is ready; raise ``ServiceError`` on failure.
+
+        With ``port=0``, a port taken by another process between choosing and binding it is
+        replaced by a new free one, up to three attempts.
+        """
+        for attempt in range(3):
+            try:
+                self._spawn()
+                return self
+            except ServiceError as exc:
+                if not (self._auto_port and exc.port_race) or attempt == 2:
+                    raise
+                self.port = free_port()
+        return self
+
+    def _spawn(self) -> None:
         if self._process is not None:
             raise self.error(f"{self.name} is already started (pid {self._process.pid})")
         command = list(self._command())
-        port = self._listen_port()
-        if port is not None and port_accepts(LOOPBACK, port):
+        if port_accepts(LOOPBACK, self.port):
             raise self.error(
-                f"cannot start {self.name}: {LOOPBACK}:{port} is already in use", port_race=True
+                f"cannot start {self.name}: {LOOPBACK}:{self.port} is already in use",
+                port_race=True,
             )
         self._log = tempfile.TemporaryFile(prefix=f"gpu-tda-{self.name}-")
         try:
@@ -142,7 +156,6 @@ class ServiceProcess:
             self._close_log()
             raise self.error(f"cannot run {self.name} ({command[0]}): {exc}") from exc
         self._wait_ready(command)
-        return self
 
     def _wait_ready(self, command: Sequence[str]) -> None:
         deadline = time.monotonic() + self.startup_timeout
@@ -212,21 +225,6 @@ class ServiceProcess:
             self.stop()
 
 
-def start_with_port_retries(
-    start: Callable[[], object], choose_port: Callable[[], None], attempts: int = 3
-) -> None:
-    """Call ``start``; when it fails because a free port was taken meanwhile, ``choose_port``
-    and try again, ``attempts`` times in all."""
-    for attempt in range(attempts):
-        try:
-            start()
-            return
-        except ServiceError as exc:
-            if not exc.port_race or attempt == attempts - 1:
-                raise
-            choose_port()
-
-
 class EmbeddedRedis(ServiceProcess):
     """Debian's ``redis-server`` on loopback, memory-only (no RDB snapshots, no AOF).
 
@@ -245,31 +243,17 @@ class EmbeddedRedis(ServiceProcess):
         die_with_parent: bool = False,
     ) -> None:
         super().__init__(
+            port=port,
             startup_timeout=startup_timeout,
             stop_timeout=stop_timeout,
             die_with_parent=die_with_parent,
         )
-        self._auto_port = port == 0
-        self.port = free_port() if self._auto_port else port
         self.binary = binary or os.environ.get("GPU_TDA_REDIS_SERVER") or "redis-server"
 
     @property
     def url(self) -> str:
         """The client URL, ``redis://127.0.0.1:PORT/0``."""
         return f"redis://{LOOPBACK}:{self.port}/0"
-
-    def start(self) -> Self:
-        """Start redis-server and wait until it answers PING."""
-        if self._auto_port:
-            start_with_port_retries(super().start, self._new_port)
-            return self
-        return super().start()
-
-    def _new_port(self) -> None:
-        self.port = free_port()
-
-    def _listen_port(self) -> int | None:
-        return self.port
 
     def _command(self) -> Sequence[str]:
         path = shutil.which(self.binary)

@@ -22,7 +22,6 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
-from typing import Self
 
 import click
 
@@ -30,9 +29,7 @@ from gpu_tda.services import (
     LOOPBACK,
     ServiceError,
     ServiceProcess,
-    free_port,
     port_accepts,
-    start_with_port_retries,
 )
 
 DEFAULT_PORT = 9092
@@ -122,12 +119,11 @@ class EmbeddedBroker(ServiceProcess):
         die_with_parent: bool = False,
     ) -> None:
         super().__init__(
+            port=port,
             startup_timeout=startup_timeout,
             stop_timeout=stop_timeout,
             die_with_parent=die_with_parent,
         )
-        self._auto_port = port == 0
-        self.port = free_port() if self._auto_port else port
         self._advertised_host = advertised_host
         self._advertised_port = advertised_port
         self._binary = binary
@@ -143,19 +139,6 @@ class EmbeddedBroker(ServiceProcess):
         host = self._advertised_host or LOOPBACK
         port = self._advertised_port or self.port
         return f"{host}:{port}"
-
-    def start(self) -> Self:
-        """Spawn the broker and wait until it serves Kafka metadata requests."""
-        if self._auto_port:
-            start_with_port_retries(super().start, self._new_port)
-            return self
-        return super().start()
-
-    def _new_port(self) -> None:
-        self.port = free_port()
-
-    def _listen_port(self) -> int | None:
-        return self.port
 
     def _command(self) -> Sequence[str]:
         binary = self._binary or locate_broker_binary()

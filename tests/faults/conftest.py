@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
@@ -13,29 +12,7 @@ from gpu_tda.services import free_port
 from gpu_tda.settings import WorkerSettings
 from gpu_tda.streaming.broker import EmbeddedBroker
 from tests.faults.proxy import TcpProxy
-
-
-def make_settings(bootstrap: str, base: str, **changes: Any) -> WorkerSettings:
-    """Small windows, a short group session and frequent checkpoints keep the tests fast."""
-    values: dict[str, Any] = dict(
-        bootstrap_servers=bootstrap,
-        input_topic=f"{base}.points",
-        output_topic=f"{base}.diagrams",
-        dlq_topic=f"{base}.dlq",
-        group_id=f"{base}.group",
-        windows=("16", "24"),
-        stride=4,
-        maxdim=0,
-        backend="cpu",
-        partitions=1,
-        session_timeout_ms=2000,
-        commit_interval_ms=100,
-        linger_ms=5,
-        max_batch_records=50,
-        shutdown_timeout_s=20.0,
-    )
-    values.update(changes)
-    return WorkerSettings(**values)
+from tests.streaming.kafka_io import worker_settings_for
 
 
 @pytest.fixture
@@ -44,7 +21,7 @@ def fault_settings(
 ) -> Callable[..., WorkerSettings]:
     """``fault_settings(**changes)`` -> WorkerSettings on the session broker, fresh topics."""
     base = unique_name("fault")
-    return lambda **changes: make_settings(kafka_bootstrap, base, **changes)
+    return lambda **changes: worker_settings_for(kafka_bootstrap, base, **changes)
 
 
 @dataclass

@@ -15,7 +15,6 @@ import pytest
 
 from gpu_tda.streaming.breakers import BreakerConfig, persistence_batch_fn
 from gpu_tda.streaming.worker import KafkaWorker
-from tests.faults.conftest import make_settings
 from tests.streaming.kafka_io import (
     check_windows,
     create_topics,
@@ -24,6 +23,7 @@ from tests.streaming.kafka_io import (
     read_topic,
     synthetic_messages,
     window_keys,
+    worker_settings_for,
 )
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
@@ -53,7 +53,7 @@ async def test_broker_cut_for_10s_mid_stream_emits_every_window_unaltered(
     proxied_broker, unique_name
 ):
     bootstrap = proxied_broker.bootstrap_servers
-    settings = make_settings(bootstrap, unique_name("outage"), max_batch_records=8)
+    settings = worker_settings_for(bootstrap, unique_name("outage"), max_batch_records=8)
     data, messages = synthetic_messages(streams=4, messages_per_stream=60, seed=21)
     expected = expected_windows(data, settings)
     split = 2 * len(messages) // 3

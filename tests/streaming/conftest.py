@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from gpu_tda.settings import WorkerSettings
+from tests.streaming.kafka_io import worker_settings_for
 
 
 @pytest.fixture
@@ -22,24 +23,7 @@ def stream_settings(
     base = unique_name("st")
 
     def make(**changes: Any) -> WorkerSettings:
-        values: dict[str, Any] = dict(
-            bootstrap_servers=kafka_bootstrap,
-            input_topic=f"{base}.points",
-            output_topic=f"{base}.diagrams",
-            dlq_topic=f"{base}.dlq",
-            group_id=f"{base}.group",
-            windows=("16", "24"),
-            stride=4,
-            maxdim=1,
-            backend="cpu",
-            partitions=2,
-            session_timeout_ms=2000,
-            commit_interval_ms=100,
-            linger_ms=5,
-            max_batch_records=50,
-            shutdown_timeout_s=20.0,
-        )
-        values.update(changes)
-        return WorkerSettings(**values)
+        values = {"maxdim": 1, "partitions": 2, **changes}
+        return worker_settings_for(kafka_bootstrap, base, **values)
 
     return make

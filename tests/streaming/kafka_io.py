@@ -163,3 +163,30 @@ def check_windows(
     for key, wd in seen.items():
         assert_same_diagrams(wd.diagrams, ripser_diagrams(expected[key], maxdim))
     return seen
+
+
+def worker_settings_for(bootstrap: str, base: str, **changes: Any) -> WorkerSettings:
+    """Worker settings on topics and a group named after ``base``.
+
+    Small windows, a short group session (Tansu holds a join for half of it) and frequent
+    checkpoints keep the tests fast; ``changes`` override any field.
+    """
+    values: dict[str, Any] = dict(
+        bootstrap_servers=bootstrap,
+        input_topic=f"{base}.points",
+        output_topic=f"{base}.diagrams",
+        dlq_topic=f"{base}.dlq",
+        group_id=f"{base}.group",
+        windows=("16", "24"),
+        stride=4,
+        maxdim=0,
+        backend="cpu",
+        partitions=1,
+        session_timeout_ms=2000,
+        commit_interval_ms=100,
+        linger_ms=5,
+        max_batch_records=50,
+        shutdown_timeout_s=20.0,
+    )
+    values.update(changes)
+    return WorkerSettings(**values)
