@@ -164,40 +164,11 @@ def assemble_columns(
     total = offsets[simp_i.shape[0]]
     diams = np.empty(total, dtype=np.float32)
     codes = np.empty(total, dtype=np.int32)
+    args = (dist, sorted_dist, order, binom, dim, threshold, simp_d, simp_i, keys, values, offsets)
     if parallel:
-        _classify_candidates_parallel(
-            dist,
-            sorted_dist,
-            order,
-            binom,
-            dim,
-            threshold,
-            simp_d,
-            simp_i,
-            keys,
-            values,
-            offsets,
-            diams,
-            codes,
-        )
+        _classify_candidates_parallel(*args, diams, codes)
     else:
-        _classify_candidates(
-            dist,
-            sorted_dist,
-            order,
-            binom,
-            dim,
-            threshold,
-            simp_d,
-            simp_i,
-            keys,
-            values,
-            offsets,
-            0,
-            simp_i.shape[0],
-            diams,
-            codes,
-        )
+        _classify_candidates(*args, 0, simp_i.shape[0], diams, codes)
     verts = np.empty(dim + 1, dtype=np.int64)
     cofacet_verts = np.empty(dim + 2, dtype=np.int64)
     col_d = np.empty(16, dtype=np.float32)
