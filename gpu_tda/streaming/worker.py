@@ -191,7 +191,7 @@ class KafkaWorker:
             heartbeat_interval_ms=max(100, s.session_timeout_ms // 4),
             max_poll_interval_ms=max(300_000, s.session_timeout_ms),
             max_partition_fetch_bytes=4 << 20,
-            fetch_max_wait_ms=10,  # the broker may hold a fetch this long: it bounds latency
+            fetch_max_wait_ms=100,  # the broker may hold an empty fetch this long
         )
         self._consumer.subscribe([s.input_topic], listener=_Listener(self))
         await self._consumer.start()
