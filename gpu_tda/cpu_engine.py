@@ -60,18 +60,13 @@ def persistence_many(
     return results  # type: ignore[return-value]
 
 
-def bars_to_diagrams(
-    dims: np.ndarray, births: np.ndarray, deaths: np.ndarray, maxdim: int
-) -> list[np.ndarray]:
-    """One window's flat bar arrays (``rips_from_distances``) -> one (k, 2) float64 array per
-    dimension, sorted by (death, birth) like the batched path."""
-    diagrams = []
-    for dim in range(maxdim + 1):
-        mask = dims == dim
-        bars = np.column_stack((births[mask], deaths[mask])).astype(np.float64)
-        order = np.lexsort((bars[:, 0], bars[:, 1]))
-        diagrams.append(bars[order].reshape(-1, 2))
-    return diagrams
+def diagrams_of_distances(dist: np.ndarray, maxdim: int, thr32: np.float32) -> list[np.ndarray]:
+    """One window's diagrams from its (n, n) float32 distance matrix, on this thread.
+
+    The GPU engine's host step; the same kernel and bar order as ``persistence_many``.
+    """
+    counts, births, deaths = _run_chunk([dist.astype(np.float64)], maxdim, thr32, True)
+    return _split(counts, births, deaths)[0]
 
 
 def _split(counts: np.ndarray, births: np.ndarray, deaths: np.ndarray) -> list[list[np.ndarray]]:

@@ -3,8 +3,9 @@
 Same entry point as ``cpu_engine.persistence_many``. Windows are bucketed by shape, each bucket
 is cut into batches that fit a fraction of free device memory, and every batch goes through:
 points -> ``cuda_distances`` -> (maxdim 0) ``cuda_h0`` -> diagrams, or (maxdim >= 1) the float32
-distance matrices copied to the host -> ``rips_from_distances`` on a thread pool (numba releases
-the GIL). The float32 distances are bit-identical to the CPU kernels', so the diagrams are too.
+distance matrices copied to the host -> ``cpu_engine.diagrams_of_distances`` on a thread pool
+(numba releases the GIL). The float32 distances are bit-identical to the CPU kernels', so the
+diagrams are too.
 
 A device out-of-memory error halves the batch and retries; at one window, or on any other
 device error, that batch is computed by the CPU engine instead. The caller never sees a device
@@ -27,7 +28,6 @@ from gpu_tda import cpu_engine, device
 from gpu_tda.device import DeviceError, DeviceOutOfMemoryError
 from gpu_tda.kernels.cuda_distances import batched_distances
 from gpu_tda.kernels.cuda_h0 import batched_h0
-from gpu_tda.kernels.rips import rips_from_distances
 from gpu_tda.work_estimate import check_budget, check_window_budget
 
 INJECT_ENV = "GPU_TDA_GPU_INJECT_FAILURES"
@@ -223,8 +223,7 @@ class GpuEngine:
         union-find for its columns anyway), one pool task per window."""
 
         def one(i: int) -> list[np.ndarray]:
-            dims, births, deaths = rips_from_distances(dist[i], maxdim, thr32)
-            return cpu_engine.bars_to_diagrams(dims, births, deaths, maxdim)
+            return cpu_engine.diagrams_of_distances(dist[i], maxdim, thr32)
 
         if self.n_threads == 1:
             return [one(i) for i in range(dist.shape[0])]
@@ -305,7 +304,7 @@ def _bytes_per_window(n: int, width: int, distance_matrix: bool) -> int:
 def _h0_diagrams(sorted_weights: np.ndarray, components: np.ndarray) -> list[list[np.ndarray]]:
     """Per window: (0, death) for each positive weight, ascending, then (0, inf) per component.
 
-    The order ``cpu_engine.bars_to_diagrams`` gives (by death, then birth), built without a sort
+    The CPU engine's order (by death, then birth), built without a sort
     because each row arrives sorted with its zeros first.
     """
     n = sorted_weights.shape[1]
