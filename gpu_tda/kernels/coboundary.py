@@ -156,6 +156,13 @@ def pivot_vertex(dist, sorted_dist, order, dim, threshold, diam, verts):
     v = zero_pivot_vertex(dist, sorted_dist, order, dim, diam, verts)
     if v != -1:
         return diam, v
+    return earliest_cofacet(dist, dim, threshold, diam, verts)
+
+
+@nb.njit(cache=True, nogil=True)
+def earliest_cofacet(dist, dim, threshold, diam, verts):
+    """(diameter, added vertex or -1) of the earliest cofacet within the threshold, by one scan
+    (smallest diameter, ties to the largest vertex)."""
     best_d = np.float32(np.inf)
     best_v = -1
     for u in range(dist.shape[0]):
@@ -233,11 +240,19 @@ def apparent_partner(dist, sorted_dist, order, binom, dim, diam, index, verts, s
 
 @nb.njit(cache=True, nogil=True)
 def _sort_neighbours(dist, order, sorted_dist, lo, hi):
+    """Rows lo..hi-1, each sorted as packed (distance bits, vertex) keys: distances are
+    non-negative float32, whose bit patterns sort like the values; ties go to the smaller vertex."""
+    n = dist.shape[0]
+    keys = np.empty(n, dtype=np.uint64)
     for v in range(lo, hi):
-        row = np.argsort(dist[v], kind="mergesort")
-        for p in range(row.shape[0]):
-            order[v, p] = row[p]
-            sorted_dist[v, p] = dist[v, row[p]]
+        row = dist[v]
+        for p in range(n):
+            keys[p] = (np.uint64(wc.float32_bits(row[p])) << np.uint64(32)) | np.uint64(p)
+        keys.sort()
+        for p in range(n):
+            u = np.int64(keys[p] & np.uint64(0xFFFFFFFF))
+            order[v, p] = u
+            sorted_dist[v, p] = row[u]
 
 
 @nb.njit(cache=True, nogil=True)

@@ -28,3 +28,24 @@ def pairwise_distances(points: np.ndarray) -> np.ndarray:
         for j in range(n):
             target[j] = np.float32(np.sqrt(acc[j]))
     return out
+
+
+@nb.njit(cache=True, nogil=True)
+def enclosing_radius(dist: np.ndarray) -> np.float32:
+    """min over points of the largest distance from it: the scale where the complex is a cone.
+
+    At any scale >= this radius one vertex is joined to every other, so every Rips complex from
+    there on is a cone (contractible): no class of dimension >= 1 is born or survives past it,
+    and a threshold there gives the same diagrams as no threshold, with far fewer simplices.
+    """
+    n = dist.shape[0]
+    best = np.float32(np.inf)
+    for i in range(n):
+        far = np.float32(0.0)
+        row = dist[i]
+        for j in range(n):
+            if row[j] > far:
+                far = row[j]
+        if far < best:
+            best = far
+    return best

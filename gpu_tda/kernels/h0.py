@@ -153,11 +153,11 @@ def _find(parent: np.ndarray, x: int) -> int:
 @nb.njit(cache=True, nogil=True)
 def h0_kruskal(
     n: int, edge_diams: np.ndarray, edge_indices: np.ndarray
-) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, int, np.ndarray]:
     """Union-find over edges in filtration order.
 
-    Returns (positive MST edge lengths, number of components, and the non-tree edges in reverse
-    filtration order: the dimension-1 columns left after clearing).
+    Returns (positive MST edge lengths, number of components, and the positions of the non-tree
+    edges in reverse filtration order: the dimension-1 columns left after clearing).
     """
     parent = np.arange(n)
     rank = np.zeros(n, dtype=np.int32)
@@ -184,10 +184,4 @@ def h0_kruskal(
         if edge_diams[t] > 0:
             deaths[n_deaths] = edge_diams[t]
             n_deaths += 1
-    col_d = np.empty(n_cycle, dtype=np.float32)
-    col_i = np.empty(n_cycle, dtype=np.int64)
-    for t in range(n_cycle):
-        src = cycle[n_cycle - 1 - t]
-        col_d[t] = edge_diams[src]
-        col_i[t] = edge_indices[src]
-    return deaths[:n_deaths].copy(), components, col_d, col_i
+    return deaths[:n_deaths].copy(), components, cycle[:n_cycle][::-1].copy()

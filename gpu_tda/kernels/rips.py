@@ -15,7 +15,8 @@ from gpu_tda.kernels.cohomology import (
     set_aside_apparent,
 )
 from gpu_tda.kernels.combinatorics import binomial_table
-from gpu_tda.kernels.distances import pairwise_distances
+from gpu_tda.kernels.distances import enclosing_radius, pairwise_distances
+from gpu_tda.kernels.edge_sweep import classify_edges, triangle_columns
 from gpu_tda.kernels.filtration_order import sort_simplices
 from gpu_tda.kernels.h0 import h0_kruskal, h0_prim, h0_prim_points, sorted_edges
 from gpu_tda.kernels.pivot_index import new_pivot_index, with_room
@@ -34,15 +35,11 @@ def rips_from_distances(
     if n == 0:
         return np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.float32)
     if maxdim == 0:
-        h0_deaths, components = h0_prim(dist, threshold)
-        col_d = np.empty(0, np.float32)
-        col_i = np.empty(0, np.int64)
-    else:
-        edge_d, edge_i = sorted_edges(dist, threshold)
-        h0_deaths, components, col_d, col_i = h0_kruskal(n, edge_d, edge_i)
+        return _h0_bars(*h0_prim(dist, threshold))
+    threshold = min(threshold, enclosing_radius(dist))
+    edge_d, edge_i = sorted_edges(dist, threshold)
+    h0_deaths, components, col_pos = h0_kruskal(n, edge_d, edge_i)
     dims, births, deaths = _h0_bars(h0_deaths, components)
-    if maxdim == 0:
-        return dims, births, deaths
     binom = binomial_table(n, maxdim + 2)
     if parallel:
         order, sorted_dist = neighbour_order_parallel(dist)
@@ -50,16 +47,20 @@ def rips_from_distances(
         order, sorted_dist = neighbour_order(dist)
     simp_d = edge_d
     simp_i = edge_i
-    # dimension 1: the edges left by the union-find, already in reverse filtration order
+    # dimension 1: the edges left by the union-find, in reverse filtration order
+    col_d = edge_d[col_pos]
+    col_i = edge_i[col_pos]
     keys, values = new_pivot_index(col_d.shape[0])
-    pivot_d, pivot_i, apparent = classify_all(
-        dist, sorted_dist, order, binom, 1, threshold, col_d, col_i, parallel
-    )
+    pivot_d, pivot_i, apparent = classify_edges(dist, binom, threshold, edge_d, edge_i, col_pos)
     col_d, col_i, pivot_d, pivot_i = set_aside_apparent(
         col_d, col_i, pivot_d, pivot_i, apparent, keys, values, maxdim > 1
     )
     for dim in range(1, maxdim + 1):
-        if dim > 1:  # assembled columns: apparent pairs already set aside, sort the rest
+        if dim == 2:  # assembled columns: apparent pairs already set aside, sort the rest
+            col_d, col_i, simp_d, simp_i, keys, values = triangle_columns(
+                dist, binom, simp_d, simp_i, keys, values, maxdim > 2, maxdim > 2, parallel
+            )
+        elif dim > 2:
             col_d, col_i, simp_d, simp_i, keys, values = assemble_columns(
                 dist,
                 sorted_dist,
@@ -75,6 +76,7 @@ def rips_from_distances(
                 dim < maxdim,
                 parallel,
             )
+        if dim > 1:
             col_d, col_i = sort_simplices(col_d, col_i, True)
             keys, values = with_room(keys, values, col_d.shape[0])
             pivot_d, pivot_i, _ = classify_all(

@@ -98,7 +98,7 @@ _LOW32 = np.uint64(0xFFFFFFFF)
 
 
 @intrinsic
-def _float32_bits(typingctx, value):
+def float32_bits(typingctx, value):
     """Reinterpret a float32 as its uint32 bit pattern (no conversion, no allocation)."""
     sig = types.uint32(types.float32)
 
@@ -122,7 +122,7 @@ def _bits_float32(typingctx, bits):
 @nb.njit(cache=True, nogil=True, inline="always")
 def pack(d: np.float32, i: np.int64) -> np.uint64:
     """The packed key of entry (d, i); requires d >= 0 and 0 <= i < 2**32."""
-    bits = np.uint64(_float32_bits(np.float32(d)))
+    bits = np.uint64(float32_bits(np.float32(d)))
     return (bits << np.uint64(32)) | (_LOW32 ^ np.uint64(i))
 
 

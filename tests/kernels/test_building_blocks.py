@@ -6,14 +6,19 @@ import itertools
 from math import comb
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpu_tda.kernels import pivot_index, working_column
+from gpu_tda.kernels.assembly import assemble_columns
+from gpu_tda.kernels.coboundary import neighbour_order
+from gpu_tda.kernels.cohomology import classify_all, reduce_coboundary, set_aside_apparent
 from gpu_tda.kernels.combinatorics import binomial_table, simplex_vertices
-from gpu_tda.kernels.distances import pairwise_distances
+from gpu_tda.kernels.distances import enclosing_radius, pairwise_distances
+from gpu_tda.kernels.edge_sweep import classify_edges, triangle_columns
 from gpu_tda.kernels.filtration_order import sort_simplices
-from gpu_tda.kernels.h0 import edge_vertices
+from gpu_tda.kernels.h0 import edge_vertices, h0_kruskal, sorted_edges
 
 
 def test_binomial_table() -> None:
@@ -105,3 +110,89 @@ def test_pairwise_distances_are_float64_sums_rounded_to_float32() -> None:
     assert D.dtype == np.float32
     np.testing.assert_array_equal(D, want)
     assert D[5, 3] == 0.0
+
+
+def _cloud(seed: int, n: int, grid: bool) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    if grid:  # exact ties and duplicate points
+        return rng.integers(0, 3, size=(n, 2)).astype(np.float64)
+    return rng.normal(size=(n, 3))
+
+
+def test_enclosing_radius_is_the_smallest_eccentricity() -> None:
+    for seed in range(5):
+        dist = pairwise_distances(_cloud(seed, 30, seed % 2 == 0))
+        assert enclosing_radius(dist) == dist.max(axis=1).min()
+
+
+def test_neighbour_order_is_a_stable_sort_of_each_row() -> None:
+    for seed in range(4):
+        dist = pairwise_distances(_cloud(seed, 40, seed % 2 == 0))
+        order, sorted_dist = neighbour_order(dist)
+        want = np.argsort(dist, axis=1, kind="stable")
+        assert (order == want).all()
+        assert (sorted_dist == np.take_along_axis(dist, want, axis=1)).all()
+
+
+def _dimension_one_state(dist: np.ndarray, threshold: np.float32):
+    n = dist.shape[0]
+    edge_d, edge_i = sorted_edges(dist, threshold)
+    _, _, col_pos = h0_kruskal(n, edge_d, edge_i)
+    return edge_d, edge_i, col_pos, binomial_table(n, 4)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.integers(0, 24), st.booleans(), st.booleans())
+def test_edge_sweep_classifies_edges_like_the_pivot_search(seed, n, grid, bounded) -> None:
+    dist = pairwise_distances(_cloud(seed, n, grid))
+    threshold = np.float32(1.5 if bounded else np.inf)
+    edge_d, edge_i, col_pos, binom = _dimension_one_state(dist, threshold)
+    order, sorted_dist = neighbour_order(dist)
+    col_d, col_i = edge_d[col_pos], edge_i[col_pos]
+    want = classify_all(dist, sorted_dist, order, binom, 1, threshold, col_d, col_i, False)
+    got = classify_edges(dist, binom, threshold, edge_d, edge_i, col_pos)
+    for w, g in zip(want, got, strict=True):
+        assert (w == g).all()
+
+
+def _brute_triangles(dist: np.ndarray, threshold: float) -> dict[int, float]:
+    out = {}
+    for c, b, a in itertools.combinations(range(dist.shape[0]), 3):
+        d = max(dist[a, b], dist[a, c], dist[b, c])
+        if d <= threshold:
+            out[comb(a, 3) + comb(b, 2) + c] = float(d)
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.integers(0, 20), st.booleans(), st.booleans(), st.booleans())
+def test_triangle_sweep_assembles_like_the_candidate_scan(seed, n, grid, bounded, par) -> None:
+    """Every triangle once with its diameter; the same columns and apparent pivots.
+
+    (The sweep relies on a property of real pivot maps: no cleared triangle is apparent.)
+    """
+    dist = pairwise_distances(_cloud(seed, n, grid))
+    threshold = np.float32(1.5 if bounded else np.inf)
+    edge_d, edge_i, col_pos, binom = _dimension_one_state(dist, threshold)
+    order, sorted_dist = neighbour_order(dist)
+    # the pivot map after reducing dimension 1: its pivots clear triangles
+    col_d, col_i = edge_d[col_pos], edge_i[col_pos]
+    keys, values = pivot_index.new_pivot_index(col_d.shape[0])
+    pivots = classify_edges(dist, binom, threshold, edge_d, edge_i, col_pos)
+    columns = set_aside_apparent(col_d, col_i, *pivots, keys, values, True)
+    cohomology_args = (dist, sorted_dist, order, binom, 1, threshold)
+    reduce_coboundary(*cohomology_args, columns[0], columns[1], keys, values, *columns[2:])
+    args = (keys, values, True, True)
+    got = triangle_columns(dist, binom, edge_d, edge_i, *args, par)
+    want = assemble_columns(
+        dist, sorted_dist, order, binom, 1, threshold, edge_d, edge_i, *args, par
+    )
+    brute = _brute_triangles(dist, float(threshold))
+    assert sorted(got[3].tolist()) == sorted(brute)
+    assert dict(zip(got[3].tolist(), got[2].tolist(), strict=True)) == pytest.approx(brute)
+    assert sorted(zip(got[0].tolist(), got[1].tolist(), strict=True)) == sorted(
+        zip(want[0].tolist(), want[1].tolist(), strict=True)
+    )
+    got_pivots = {k for k in got[4].tolist() if k != -1}
+    want_pivots = {k for k in want[4].tolist() if k != -1}
+    assert got_pivots == want_pivots
