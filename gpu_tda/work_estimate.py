@@ -31,9 +31,11 @@ def simplex_counts(n: int, maxdim: int, degrees: np.ndarray | None = None) -> li
 
 def planned_bytes(n: int, maxdim: int, degrees: np.ndarray | None = None) -> int:
     """Peak bytes the CPU engine plans to hold for one window of n points."""
-    total = 4 * n * n
     if maxdim == 0:
-        return total + 16 * n
+        return 4 * n * n + 16 * n  # distances (or none: Prim from the points) and the tree
+    # distances (4 bytes a pair), neighbour order (8) and the edge sweep's adjacency bitsets
+    # (a quarter byte a pair per row set, two sets per concurrent chunk)
+    total = 16 * n * n
     counts = simplex_counts(n, maxdim, degrees)
     total += _BYTES_PER_EDGE * counts[0]
     for dim in range(2, maxdim + 1):
