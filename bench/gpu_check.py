@@ -6,10 +6,13 @@
 (1) checks the GPU backend against the CPU backend (bit for bit) and ripser.py (float32
 tolerance) on a few hundred noisy-circle windows; (2) times B = 1024 windows of n = 128 and 256
 at maxdim 0 and 1, and single uniform clouds of n = 2048 and 4096 at maxdim 1, for gpu_tda (gpu),
-gpu_tda (cpu, all cores), ripser.py and giotto-ph (all cores); (3) prints a table with ratios and
-the machine, and writes it all as JSON to --out. Peers on batches are timed on a subset of the
-windows and reported per window; single clouds of a peer or the CPU run in a child process
-killed after --cap-seconds (reported as a lower bound). Meant to finish in < 5 min on an H100.
+gpu_tda (cpu, all cores), ripser.py and giotto-ph (all cores); (3) splits the GPU's maxdim-1 time
+on B = 1024 windows of n = 256 into its steps (each device step, then the host reduction of the
+columns the device could not pair, on all cores) with the share of columns left to the host;
+(4) prints tables with ratios and the machine, and writes it all as JSON to --out. Peers on
+batches are timed on a subset of the windows and reported per window; single clouds run in a
+child process killed after --cap-seconds (reported as a lower bound). Meant to finish in < 5 min
+on an H100.
 """
 
 from __future__ import annotations
@@ -37,11 +40,13 @@ FULL = {
     "check": {"windows": 320, "sizes": (32, 64), "maxdim": 1},
     "batched": {"B": 1024, "sizes": (128, 256), "maxdims": (0, 1), "peer_windows": 64},
     "single": {"sizes": (2048, 4096), "maxdim": 1},
+    "steps": {"B": 1024, "n": 256},
 }
 QUICK = {
     "check": {"windows": 6, "sizes": (8, 12), "maxdim": 1},
     "batched": {"B": 4, "sizes": (8, 12), "maxdims": (0, 1), "peer_windows": 2},
     "single": {"sizes": (16, 24), "maxdim": 1},
+    "steps": {"B": 4, "n": 12},
 }
 
 
@@ -199,11 +204,7 @@ def single(rng: np.random.Generator, spec: dict, cap: float) -> list[dict]:
     for n in spec["sizes"]:
         cloud = [uniform_cloud(rng, n)]
         maxdim = spec["maxdim"]
-        seconds: dict[str, float | None] = {}
-        for name in ("cpu", "ripser.py", "giotto-ph"):
-            seconds[name] = timed_capped(name, cloud, maxdim, cap)
-        # the GPU path shares the CPU's host kernel above maxdim 0: skip it where that timed out
-        seconds["gpu"] = None if seconds["cpu"] is None else _timed("gpu", cloud, maxdim)
+        seconds = {name: timed_capped(name, cloud, maxdim, cap) for name in RUNNERS}
         gpu = seconds["gpu"]
         rows.append(
             {
@@ -220,7 +221,69 @@ def single(rng: np.random.Generator, spec: dict, cap: float) -> list[dict]:
     return rows
 
 
-# -- (3) report --------------------------------------------------------------------------------
+def steps(rng: np.random.Generator, spec: dict) -> dict:
+    """Seconds of each step of the GPU's maxdim-1 path on one batch (the second of two runs, so
+    compilation is left out), and how many columns the host had to reduce."""
+    points = device.array_module().asarray(noisy_circles(rng, spec["B"], spec["n"]))
+    _time_steps(points)
+    seconds, left = _time_steps(points)
+    n = spec["n"]
+    return {
+        "workload": f"B={spec['B']} circles n={n} maxdim 1",
+        "seconds": seconds,
+        "total_seconds": sum(seconds.values()),
+        "edges_per_window": n * (n - 1) // 2,
+        "columns_left_per_window": float(left.mean()),
+        "host_cores": os.cpu_count(),
+    }
+
+
+def _time_steps(points: object) -> tuple[dict[str, float], np.ndarray]:
+    """One pass of ``cuda_h1.pair_edges`` and the host reduction, step by step: (seconds per
+    step, columns left to the host per window)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gpu_tda.kernels import cuda_apparent, cuda_distances, cuda_edges, cuda_h1
+
+    xp = device.array_module()
+    # the simulator runs a Python thread per CUDA thread: tiny blocks there
+    tile, threads = (4, 4) if device.simulator_enabled() else (16, 128)
+    batch, n, _ = points.shape
+    seconds: dict[str, float] = {}
+
+    def step(name: str, work: Callable[[], object]) -> object:
+        device.synchronize()
+        start = time.perf_counter()
+        out = work()
+        device.synchronize()
+        seconds[name] = time.perf_counter() - start
+        return out
+
+    dist = xp.empty((batch, n, n), dtype=np.float32)
+    step("distances", lambda: cuda_distances.batched_distances(points, dist, tile))
+    thr = step("thresholds", lambda: cuda_edges.enclosing_thresholds(dist, np.inf))
+    keys = step("edge sort", lambda: cuda_edges.sorted_edge_keys(dist, thr, threads=threads))
+    state, _, _ = step("union-find", lambda: cuda_edges.union_find(dist, keys, min(threads, 32)))
+    pivots = step(
+        "apparent pairs",
+        lambda: cuda_apparent.classify_columns(dist, keys, thr, state, threads=threads),
+    )
+    cols = step("gather", lambda: cuda_apparent.gather_columns(keys, state, *pivots))
+    host = step("copy to host", lambda: np.ascontiguousarray(device.to_host(dist)))
+    host_thr = device.to_host(thr)
+    cores = os.cpu_count() or 1
+    bounds = np.linspace(0, batch, min(cores, batch) + 1).astype(int).tolist()
+    args = (host, host_thr, cols.starts, cols.col_d, cols.col_i, cols.pivot_d, cols.pivot_i)
+
+    def reduce(lo: int, hi: int) -> object:
+        return cuda_h1.reduce_edge_columns(*args, lo, hi)
+
+    with ThreadPoolExecutor(cores) as pool:
+        step("host reduction", lambda: list(pool.map(reduce, bounds[:-1], bounds[1:])))
+    return seconds, np.diff(cols.starts)
+
+
+# -- (4) report --------------------------------------------------------------------------------
 
 
 def machine() -> dict:
@@ -260,6 +323,15 @@ def render(report: dict) -> str:
         cap = row["cap_seconds"]
         cells = [_cell(row["seconds"][k], row["gpu_speedup"][k], k, cap) for k in names]
         lines.append(f"{row['workload']:26} {row['maxdim']:>6} " + " ".join(cells))
+    st = report["steps"]
+    lines += ["", f"GPU steps, {st['workload']} ({st['host_cores']} host cores)"]
+    for name, sec in st["seconds"].items():
+        lines.append(f"  {name:16} {sec * 1e3:10.3f} ms")
+    lines.append(f"  {'total':16} {st['total_seconds'] * 1e3:10.3f} ms")
+    lines.append(
+        f"  columns left to the host: {st['columns_left_per_window']:.1f} of "
+        f"{st['edges_per_window']} edges per window"
+    )
     lines += ["", "goals: " + json.dumps(report["goals"])]
     return "\n".join(lines)
 
@@ -297,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         "check": check(rng, spec["check"]),
         "batched": batched(rng, spec["batched"]),
         "single": single(rng, spec["single"], args.cap_seconds),
+        "steps": steps(rng, spec["steps"]),
     }
     report["goals"] = goals(report["batched"])
     report["wall_seconds"] = time.perf_counter() - started

@@ -1,11 +1,12 @@
-"""The GPU engine: windows -> device batches -> distances and H0 on the device -> diagrams.
+"""The GPU engine: windows -> device batches -> distances, H0 and H1 pairs on the device -> bars.
 
 Same entry point as ``cpu_engine.persistence_many``. Windows are bucketed by shape, each bucket
 is cut into batches that fit a fraction of free device memory, and every batch goes through:
-points -> ``cuda_distances`` -> (maxdim 0) ``cuda_h0`` -> diagrams, or (maxdim >= 1) the float32
-distance matrices copied to the host -> ``cpu_engine.diagrams_of_distances`` on a thread pool
-(numba releases the GIL). The float32 distances are bit-identical to the CPU kernels', so the
-diagrams are too.
+points -> ``cuda_distances`` -> (maxdim 0) ``cuda_h0`` -> diagrams; (maxdim 1) ``cuda_h1``: the
+edges sorted, H0 and the apparent pairs found on the device, the few other columns reduced by
+the CPU kernel on a thread pool (numba releases the GIL); (maxdim >= 2) the float32 distance
+matrices copied to the host -> ``cpu_engine.diagrams_of_distances`` on the pool. The float32
+distances are bit-identical to the CPU kernels', so the diagrams are too.
 
 A device out-of-memory error halves the batch and retries; at one window, or on any other
 device error, that batch is computed by the CPU engine instead. The caller never sees a device
@@ -18,7 +19,7 @@ import dataclasses
 import functools
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -27,7 +28,9 @@ import numpy as np
 from gpu_tda import cpu_engine, device
 from gpu_tda.device import DeviceError, DeviceOutOfMemoryError
 from gpu_tda.kernels.cuda_distances import batched_distances
+from gpu_tda.kernels.cuda_edges import MAX_VERTICES
 from gpu_tda.kernels.cuda_h0 import batched_h0
+from gpu_tda.kernels.cuda_h1 import BYTES_PER_EDGE, EdgePairing, pair_edges, reduce_edge_columns
 from gpu_tda.work_estimate import check_budget, check_window_budget
 
 INJECT_ENV = "GPU_TDA_GPU_INJECT_FAILURES"
@@ -101,7 +104,8 @@ class GpuEngine:
         self.stats = EngineStats()
         sim = device.simulator_enabled()
         # the simulator runs one Python thread per CUDA thread: keep launches tiny there
-        self._tile, self._max_tiles, self._h0_threads = (4, 1, 4) if sim else (16, 64, 256)
+        launch = (4, 1, 4, 4) if sim else (16, 64, 256, 128)
+        self._tile, self._max_tiles, self._h0_threads, self._edge_threads = launch
 
     # -- public -----------------------------------------------------------------------------
 
@@ -171,29 +175,31 @@ class GpuEngine:
             return []
         if n == 0:
             return [[np.empty((0, 2)) for _ in range(maxdim + 1)] for _ in range(total)]
-        per_window = _bytes_per_window(n, stack.shape[2], distance_matrix)
+        per_window = _bytes_per_window(n, stack.shape[2], distance_matrix, maxdim)
         batch = self._batch_size(per_window, total)
         # host work of one batch (futures) overlaps the device work of the next
-        out: list[list[np.ndarray] | Future[list[np.ndarray]]] = []
+        parts: list[Future[list[list[np.ndarray]]]] = []
         start = 0
         while start < total:
             part = stack[start : start + batch]
             try:
-                out.extend(self._device_batch(part, maxdim, thr32, distance_matrix))
+                parts.extend(self._device_batch(part, maxdim, thr32, distance_matrix))
             except Exception as exc:  # a device failure must never reach the caller
                 if device.is_out_of_memory(exc) and batch > 1:
                     self._note_retry(exc)
                     batch = max(1, batch // 2)
                     continue
-                out.extend(
-                    self._cpu_fallback(part, maxdim, thr32, distance_matrix, memory_limit, exc)
+                parts.append(
+                    _done(
+                        self._cpu_fallback(part, maxdim, thr32, distance_matrix, memory_limit, exc)
+                    )
                 )
             start += part.shape[0]
-        return [r.result() if isinstance(r, Future) else r for r in out]
+        return [dgms for f in parts for dgms in f.result()]
 
     def _device_batch(
         self, part: Any, maxdim: int, thr32: np.float32, distance_matrix: bool
-    ) -> list[list[np.ndarray]] | list[Future[list[np.ndarray]]]:
+    ) -> list[Future[list[list[np.ndarray]]]]:
         self._maybe_inject()
         xp = device.array_module()
         if distance_matrix:
@@ -207,28 +213,62 @@ class GpuEngine:
             weights, components = batched_h0(dist, float(thr32), self._h0_threads)
             self._sample_peak()
             host_w, host_c = device.to_host(weights), device.to_host(components)
-            with self._lock:
-                self.stats.device_batches += 1
-            return _h0_diagrams(host_w, host_c)
+            self._count_batch()
+            return [_done(_h0_diagrams(host_w, host_c))]
+        on_device = maxdim == 1 and dist.shape[1] <= MAX_VERTICES
+        pairing = pair_edges(dist, float(thr32), self._edge_threads) if on_device else None
         self._sample_peak()
         host = np.ascontiguousarray(device.to_host(dist))
-        with self._lock:
-            self.stats.device_batches += 1
+        self._count_batch()
+        if pairing is not None:
+            return self._host_h1(host, pairing)
         return self._host_rips(host, maxdim, thr32)
+
+    def _host_h1(
+        self, dist: np.ndarray, pairing: EdgePairing
+    ) -> list[Future[list[list[np.ndarray]]]]:
+        """H1 of each window from its columns left to reduce, by the CPU reduction."""
+        h0 = _h0_diagrams(pairing.weights, pairing.components)
+        cols = pairing.columns
+
+        def chunk(lo: int, hi: int) -> list[list[np.ndarray]]:
+            windows, births, deaths = reduce_edge_columns(
+                dist,
+                pairing.thresholds,
+                cols.starts,
+                cols.col_d,
+                cols.col_i,
+                cols.pivot_d,
+                cols.pivot_i,
+                lo,
+                hi,
+            )
+            bars = _bars_by_window(windows - lo, births, deaths, hi - lo)
+            return [[*dgms, h1] for dgms, h1 in zip(h0[lo:hi], bars, strict=True)]
+
+        return self._in_chunks(chunk, dist.shape[0])
 
     def _host_rips(
         self, dist: np.ndarray, maxdim: int, thr32: np.float32
-    ) -> list[list[np.ndarray]] | list[Future[list[np.ndarray]]]:
+    ) -> list[Future[list[list[np.ndarray]]]]:
         """Dimensions 0..maxdim of each float32 matrix by the CPU kernel (it needs H0's
-        union-find for its columns anyway), one pool task per window."""
+        union-find for its columns anyway)."""
 
-        def one(i: int) -> list[np.ndarray]:
-            return cpu_engine.diagrams_of_distances(dist[i], maxdim, thr32)
+        def chunk(lo: int, hi: int) -> list[list[np.ndarray]]:
+            return [cpu_engine.diagrams_of_distances(dist[i], maxdim, thr32) for i in range(lo, hi)]
 
+        return self._in_chunks(chunk, dist.shape[0])
+
+    def _in_chunks(
+        self, work: Callable[[int, int], list[list[np.ndarray]]], count: int
+    ) -> list[Future[list[list[np.ndarray]]]]:
+        """``work(lo, hi)`` over windows 0..count-1 split into one chunk per host thread, on
+        the thread pool (numba releases the GIL); inline with one thread."""
         if self.n_threads == 1:
-            return [one(i) for i in range(dist.shape[0])]
+            return [_done(work(0, count))]
+        bounds = np.linspace(0, count, min(self.n_threads, count) + 1).astype(int).tolist()
         pool = self._thread_pool()
-        return [pool.submit(one, i) for i in range(dist.shape[0])]
+        return [pool.submit(work, lo, hi) for lo, hi in zip(bounds, bounds[1:], strict=False)]
 
     def _cpu_fallback(
         self,
@@ -258,6 +298,10 @@ class GpuEngine:
         if self.max_batch is not None:
             size = min(size, self.max_batch)
         return min(size, total)
+
+    def _count_batch(self) -> None:
+        with self._lock:
+            self.stats.device_batches += 1
 
     def _maybe_inject(self) -> None:
         with self._lock:
@@ -295,10 +339,14 @@ def _buckets(clouds: Sequence[np.ndarray]) -> dict[tuple[int, ...], list[int]]:
     return groups
 
 
-def _bytes_per_window(n: int, width: int, distance_matrix: bool) -> int:
-    """Device bytes one window needs: input, float32 distances, H0 scratch and sort."""
+def _bytes_per_window(n: int, width: int, distance_matrix: bool, maxdim: int) -> int:
+    """Device bytes one window needs: input, float32 distances, then H0 scratch and sort
+    (maxdim 0), or the edge arrays of ``cuda_h1`` (maxdim 1); above, the host reduces."""
     source = 4 * n * n if distance_matrix else 8 * n * width
-    return source + 4 * n * n + 32 * n
+    work = 32 * n
+    if maxdim == 1:
+        work += BYTES_PER_EDGE * (n * (n - 1) // 2)
+    return source + 4 * n * n + work
 
 
 def _h0_diagrams(sorted_weights: np.ndarray, components: np.ndarray) -> list[list[np.ndarray]]:
@@ -316,6 +364,28 @@ def _h0_diagrams(sorted_weights: np.ndarray, components: np.ndarray) -> list[lis
         bars[k:, 1] = np.inf
         out.append([bars])
     return out
+
+
+def _bars_by_window(
+    windows: np.ndarray, births: np.ndarray, deaths: np.ndarray, count: int
+) -> list[np.ndarray]:
+    """Bars tagged with their window (0..count-1) -> one (k, 2) float64 array per window, each
+    sorted by (death, birth) as the CPU engine sorts them."""
+    order = np.lexsort((births, deaths, windows))
+    pairs = np.empty((order.shape[0], 2))
+    pairs[:, 0] = births[order]
+    pairs[:, 1] = deaths[order]
+    bounds = np.zeros(count + 1, dtype=np.int64)
+    np.cumsum(np.bincount(windows, minlength=count), out=bounds[1:])
+    edges = bounds.tolist()
+    return [pairs[lo:hi] for lo, hi in zip(edges, edges[1:], strict=False)]
+
+
+def _done(value: list[list[np.ndarray]]) -> Future[list[list[np.ndarray]]]:
+    """A future already holding ``value``."""
+    future: Future[list[list[np.ndarray]]] = Future()
+    future.set_result(value)
+    return future
 
 
 def _parse_injection(text: str) -> tuple[int, str]:

@@ -151,5 +151,7 @@ def test_gpu_check_bench_runs_quick_under_the_simulator(tmp_path):
     report = json.loads(path.read_text())
     assert report["check"]["ok"] and report["check"]["windows"] == 6
     assert len(report["batched"]) == 4 and len(report["single"]) == 2
+    assert report["steps"]["seconds"]["host reduction"] >= 0
+    assert 0 <= report["steps"]["columns_left_per_window"] <= report["steps"]["edges_per_window"]
     assert report["machine"]["device"]["simulator"] is True
     assert "ripser.py" in result.stdout and "giotto-ph" in result.stdout

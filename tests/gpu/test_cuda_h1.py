@@ -1,0 +1,168 @@
+"""H1 on the device (edge sort, union-find, apparent pairs) under the simulator, against the CPU
+kernels step by step, and the engine's diagrams against the CPU engine (bit for bit) and ripser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gpu_tda import cpu_engine
+from gpu_tda.gpu_engine import GpuEngine
+from gpu_tda.kernels.coboundary import neighbour_order
+from gpu_tda.kernels.cohomology import classify_all
+from gpu_tda.kernels.combinatorics import binomial_table
+from gpu_tda.kernels.cuda_apparent import classify_columns, gather_columns
+from gpu_tda.kernels.cuda_distances import batched_distances
+from gpu_tda.kernels.cuda_edges import (
+    ABSENT,
+    TREE,
+    decode_keys,
+    enclosing_thresholds,
+    sorted_edge_keys,
+    union_find,
+)
+from gpu_tda.kernels.h0 import edge_vertices, h0_prim, sorted_edges
+from tests.diagram_oracle import assert_same_diagrams, ripser_diagrams
+
+pytestmark = pytest.mark.gpu_sim
+
+
+def _distances(points: np.ndarray) -> np.ndarray:
+    out = np.empty((points.shape[0], points.shape[1], points.shape[1]), np.float32)
+    return batched_distances(points, out, tile=4, max_tiles=2)
+
+
+def _windows(make_clouds, n: int) -> np.ndarray:
+    """Noisy circles, an integer grid (ties) and a cloud with duplicates, all of n points."""
+    circles = make_clouds([n, n])
+    grid = make_clouds([n], kind="grid")[0]
+    dupes = make_clouds([n // 2], kind="uniform")[0]
+    return np.stack([*circles, grid, np.concatenate([dupes, dupes[: n - n // 2]])])
+
+
+def _kruskal_columns(n: int, edge_d: np.ndarray, edge_i: np.ndarray) -> np.ndarray:
+    """Positions of the non-tree edges (a plain union-find over sorted edges)."""
+    parent = list(range(n))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    columns = []
+    for pos, index in enumerate(edge_i.tolist()):
+        i, j = edge_vertices(index)
+        ri, rj = find(i), find(j)
+        if ri == rj:
+            columns.append(pos)
+        else:
+            parent[ri] = rj
+    return np.array(columns, dtype=np.int64)
+
+
+@pytest.mark.parametrize("threshold", [np.inf, 1.0, 0.3])
+def test_each_step_matches_the_cpu_kernels(make_clouds, threshold):
+    dist = _distances(_windows(make_clouds, 16))
+    n = dist.shape[1]
+    thresholds = enclosing_thresholds(dist, threshold)
+    keys = sorted_edge_keys(dist, thresholds, threads=4)
+    state, weights, components = union_find(dist, keys, threads=2)
+    pivot_d, pivot_i = classify_columns(dist, keys, thresholds, state, threads=4, per_thread=4)
+    gathered = gather_columns(keys, state, pivot_d, pivot_i)
+    binom = binomial_table(n, 3)
+    set_aside = 0
+    for b in range(dist.shape[0]):
+        thr = thresholds[b]
+        assert thr == min(np.float32(threshold), dist[b].max(axis=1).min())
+        # edges in filtration order, the rest absent
+        edge_d, edge_i = sorted_edges(dist[b], thr)
+        valid = keys[b] != ABSENT
+        assert valid.sum() == edge_d.shape[0] and valid[: edge_d.shape[0]].all()
+        got_d, got_i = decode_keys(keys[b][valid])
+        assert np.array_equal(got_d, edge_d) and np.array_equal(got_i, edge_i)
+        # dimension 0
+        deaths, count = h0_prim(dist[b], thr)
+        assert components[b] == count
+        assert np.array_equal(weights[b][weights[b] > 0], np.sort(deaths))
+        columns = _kruskal_columns(n, edge_d, edge_i)
+        tree = np.flatnonzero(state[b][: edge_d.shape[0]] == TREE)
+        assert np.array_equal(np.setdiff1d(np.arange(edge_d.shape[0]), tree), columns)
+        # dimension-1 columns: pivots and apparent pairs, in reverse filtration order
+        col_d = edge_d[columns[::-1]]
+        col_i = edge_i[columns[::-1]]
+        order, sorted_dist = neighbour_order(dist[b])
+        want_d, want_i, apparent = classify_all(
+            dist[b], sorted_dist, order, binom, 1, thr, col_d, col_i, False
+        )
+        lo, hi = gathered.starts[b], gathered.starts[b + 1]
+        keep = ~apparent
+        assert np.array_equal(gathered.col_d[lo:hi], col_d[keep])
+        assert np.array_equal(gathered.col_i[lo:hi], col_i[keep])
+        assert np.array_equal(gathered.pivot_d[lo:hi], want_d[keep])
+        assert np.array_equal(gathered.pivot_i[lo:hi], want_i[keep])
+        set_aside += int(apparent.sum())
+    assert set_aside > 0
+
+
+def _assert_identical(ours: list[list[np.ndarray]], theirs: list[list[np.ndarray]]) -> None:
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs, strict=True):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            assert x.dtype == np.float64 and x.shape[1:] == (2,)
+            assert np.array_equal(x, y), (x, y)
+
+
+@pytest.mark.parametrize("threshold", [np.inf, 1.0, 0.45])
+def test_h1_engine_equals_cpu_engine_and_ripser(make_clouds, threshold):
+    clouds = [
+        *make_clouds([20, 14, 20]),
+        *make_clouds([18], kind="grid"),
+        *make_clouds([9], dim=3, kind="grid"),
+        np.repeat(make_clouds([7], kind="uniform")[0], 3, axis=0),
+        *make_clouds([24, 11], dim=3, kind="uniform"),
+    ]
+    engine = GpuEngine(n_threads=2)
+    ours = engine.persistence_many(clouds, 1, threshold, False, None)
+    _assert_identical(ours, cpu_engine.persistence_many(clouds, 1, threshold, False, None))
+    for dgms, cloud in zip(ours, clouds, strict=True):
+        assert_same_diagrams(dgms, ripser_diagrams(cloud, 1, threshold))
+    assert engine.stats.cpu_fallbacks == 0
+
+
+def test_h1_of_tiny_and_disconnected_windows(make_clouds):
+    two_clusters = np.concatenate([make_clouds([8])[0], make_clouds([8])[0] + 10.0])
+    clouds = [
+        np.empty((0, 2)),
+        np.zeros((1, 2)),
+        np.array([[0.0, 0.0], [3.0, 4.0]]),
+        np.zeros((2, 2)),
+        np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]]),
+        two_clusters,
+    ]
+    for threshold in (np.inf, 2.0):
+        ours = GpuEngine(n_threads=1).persistence_many(clouds, 1, threshold, False, None)
+        _assert_identical(ours, cpu_engine.persistence_many(clouds, 1, threshold, False, None))
+        for dgms, cloud in zip(ours, clouds, strict=True):
+            assert_same_diagrams(dgms, ripser_diagrams(cloud, 1, threshold))
+    assert ours[2][0].tolist() == [[0.0, np.inf], [0.0, np.inf]]  # threshold 2 < 5
+
+
+def test_h1_of_distance_matrices_with_missing_edges(make_clouds):
+    cloud = make_clouds([12], kind="uniform")[0]
+    full = np.sqrt(((cloud[:, None] - cloud[None]) ** 2).sum(-1))
+    apart = full.copy()
+    apart[:6, 6:] = apart[6:, :6] = np.inf  # two components: no edge between them
+    matrices = [full, apart]
+    for threshold in (np.inf, 0.6):
+        ours = GpuEngine().persistence_many(matrices, 1, threshold, True, None)
+        _assert_identical(ours, cpu_engine.persistence_many(matrices, 1, threshold, True, None))
+    assert_same_diagrams(ours[0], ripser_diagrams(full, 1, 0.6, distance_matrix=True))
+
+
+def test_h1_batches_split_by_memory_give_the_same_diagrams(make_clouds):
+    clouds = make_clouds([12] * 5)
+    engine = GpuEngine(max_batch=2, n_threads=3)
+    ours = engine.persistence_many(clouds, 1, np.inf, False, None)
+    _assert_identical(ours, cpu_engine.persistence_many(clouds, 1, np.inf, False, None))
+    assert engine.stats.device_batches == 3
