@@ -156,22 +156,33 @@ def pivot_vertex(dist, sorted_dist, order, dim, threshold, diam, verts):
     v = zero_pivot_vertex(dist, sorted_dist, order, dim, diam, verts)
     if v != -1:
         return diam, v
-    return earliest_cofacet(dist, dim, threshold, diam, verts)
+    return earliest_cofacet(dist, sorted_dist, order, dim, threshold, diam, verts)
 
 
 @nb.njit(cache=True, nogil=True)
-def earliest_cofacet(dist, dim, threshold, diam, verts):
-    """(diameter, added vertex or -1) of the earliest cofacet within the threshold, by one scan
-    (smallest diameter, ties to the largest vertex)."""
+def earliest_cofacet(dist, sorted_dist, order, dim, threshold, diam, verts):
+    """(diameter, added vertex or -1) of the earliest cofacet within the threshold: smallest
+    diameter, ties to the largest vertex.
+
+    Candidates come nearest first from the first vertex's neighbour list; a cofacet is at least
+    as long as that distance, so the scan stops once the distance passes the best diameter.
+    """
+    u = verts[0]
+    radii = sorted_dist[u]
+    nbrs = order[u]
     best_d = np.float32(np.inf)
     best_v = -1
-    for u in range(dist.shape[0]):
-        if _in_simplex(verts, dim, u):
+    for p in range(dist.shape[0]):
+        r = radii[p]
+        if r > best_d or r > threshold:
+            break
+        v = nbrs[p]
+        if _in_simplex(verts, dim, v):
             continue
-        cd = _cofacet_diameter(dist, dim, diam, verts, u)
-        if cd <= best_d and cd <= threshold:
+        cd = _cofacet_diameter(dist, dim, diam, verts, v)
+        if cd <= threshold and (cd < best_d or (cd == best_d and v > best_v)):
             best_d = cd
-            best_v = u
+            best_v = v
     return best_d, best_v
 
 
@@ -212,7 +223,10 @@ def with_vertex(verts, dim, v, out):
 
 @nb.njit(cache=True, nogil=True, inline="always")
 def is_apparent(dist, dim, diam, verts, v, scratch):
-    """Whether the simplex and its zero-pivot cofacet (adding v) form an apparent pair."""
+    """Whether the simplex (of diameter ``diam``) and its zero-pivot cofacet (adding v) form an
+    apparent pair. When v comes first, dropping it is the cofacet's latest facet: no lookup."""
+    if v > verts[0]:
+        return True
     with_vertex(verts, dim, v, scratch)
     drop = zero_pivot_drop(dist, dim + 1, diam, scratch)
     return drop != -1 and scratch[drop] == v

@@ -106,6 +106,8 @@ def edge_zero_pivots(n: int, edge_d: np.ndarray, edge_i: np.ndarray) -> np.ndarr
 @nb.njit(cache=True, nogil=True)
 def classify_edges(
     dist: np.ndarray,
+    sorted_dist: np.ndarray,
+    order: np.ndarray,
     binom: np.ndarray,
     threshold: np.float32,
     edge_d: np.ndarray,
@@ -130,7 +132,7 @@ def classify_edges(
         if v != -1:
             apparent[c] = is_apparent(dist, 1, pd, verts, v, scratch)
         else:
-            pd, v = earliest_cofacet(dist, 1, threshold, pd, verts)
+            pd, v = earliest_cofacet(dist, sorted_dist, order, 1, threshold, pd, verts)
         pivot_d[c] = pd
         pivot_i[c] = -1 if v == -1 else cofacet_index(binom, 1, edge_i[t], verts, v)
     return pivot_d, pivot_i, apparent

@@ -51,7 +51,9 @@ def rips_from_distances(
     col_d = edge_d[col_pos]
     col_i = edge_i[col_pos]
     keys, values = new_pivot_index(col_d.shape[0])
-    pivot_d, pivot_i, apparent = classify_edges(dist, binom, threshold, edge_d, edge_i, col_pos)
+    pivot_d, pivot_i, apparent = classify_edges(
+        dist, sorted_dist, order, binom, threshold, edge_d, edge_i, col_pos
+    )
     col_d, col_i, pivot_d, pivot_i = set_aside_apparent(
         col_d, col_i, pivot_d, pivot_i, apparent, keys, values, maxdim > 1
     )

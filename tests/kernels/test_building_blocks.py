@@ -150,7 +150,7 @@ def test_edge_sweep_classifies_edges_like_the_pivot_search(seed, n, grid, bounde
     order, sorted_dist = neighbour_order(dist)
     col_d, col_i = edge_d[col_pos], edge_i[col_pos]
     want = classify_all(dist, sorted_dist, order, binom, 1, threshold, col_d, col_i, False)
-    got = classify_edges(dist, binom, threshold, edge_d, edge_i, col_pos)
+    got = classify_edges(dist, sorted_dist, order, binom, threshold, edge_d, edge_i, col_pos)
     for w, g in zip(want, got, strict=True):
         assert (w == g).all()
 
@@ -178,7 +178,7 @@ def test_triangle_sweep_assembles_like_the_candidate_scan(seed, n, grid, bounded
     # the pivot map after reducing dimension 1: its pivots clear triangles
     col_d, col_i = edge_d[col_pos], edge_i[col_pos]
     keys, values = pivot_index.new_pivot_index(col_d.shape[0])
-    pivots = classify_edges(dist, binom, threshold, edge_d, edge_i, col_pos)
+    pivots = classify_edges(dist, sorted_dist, order, binom, threshold, edge_d, edge_i, col_pos)
     columns = set_aside_apparent(col_d, col_i, *pivots, keys, values, True)
     cohomology_args = (dist, sorted_dist, order, binom, 1, threshold)
     reduce_coboundary(*cohomology_args, columns[0], columns[1], keys, values, *columns[2:])
