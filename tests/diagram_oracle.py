@@ -57,6 +57,17 @@ def assert_same_diagrams(
         assert gap <= rtol * scale, f"H{dim}: diagrams differ by {gap}\nours={a}\ntheirs={b}"
 
 
+def assert_identical_results(ours: list[list[np.ndarray]], theirs: list[list[np.ndarray]]) -> None:
+    """Two backends' results are the same to the bit: per window, per dimension, float64
+    (k, 2) arrays in the same order."""
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs, strict=True):
+        assert len(a) == len(b)
+        for x, y in zip(a, b, strict=True):
+            assert x.dtype == np.float64 and x.shape[1:] == (2,)
+            assert np.array_equal(x, y), (x, y)
+
+
 def _bar_cost(p: np.ndarray, q: np.ndarray) -> float:
     if np.isinf(p[1]) != np.isinf(q[1]):
         return BIG

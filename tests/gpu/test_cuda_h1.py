@@ -22,7 +22,7 @@ from gpu_tda.kernels.cuda_edges import (
     union_find,
 )
 from gpu_tda.kernels.h0 import edge_vertices, h0_prim, sorted_edges
-from tests.diagram_oracle import assert_same_diagrams, ripser_diagrams
+from tests.diagram_oracle import assert_identical_results, assert_same_diagrams, ripser_diagrams
 
 pytestmark = pytest.mark.gpu_sim
 
@@ -104,15 +104,6 @@ def test_each_step_matches_the_cpu_kernels(make_clouds, threshold):
     assert set_aside > 0
 
 
-def _assert_identical(ours: list[list[np.ndarray]], theirs: list[list[np.ndarray]]) -> None:
-    assert len(ours) == len(theirs)
-    for a, b in zip(ours, theirs, strict=True):
-        assert len(a) == len(b)
-        for x, y in zip(a, b, strict=True):
-            assert x.dtype == np.float64 and x.shape[1:] == (2,)
-            assert np.array_equal(x, y), (x, y)
-
-
 @pytest.mark.parametrize("threshold", [np.inf, 1.0, 0.45])
 def test_h1_engine_equals_cpu_engine_and_ripser(make_clouds, threshold):
     clouds = [
@@ -124,7 +115,7 @@ def test_h1_engine_equals_cpu_engine_and_ripser(make_clouds, threshold):
     ]
     engine = GpuEngine(n_threads=2)
     ours = engine.persistence_many(clouds, 1, threshold, False, None)
-    _assert_identical(ours, cpu_engine.persistence_many(clouds, 1, threshold, False, None))
+    assert_identical_results(ours, cpu_engine.persistence_many(clouds, 1, threshold, False, None))
     for dgms, cloud in zip(ours, clouds, strict=True):
         assert_same_diagrams(dgms, ripser_diagrams(cloud, 1, threshold))
     assert engine.stats.cpu_fallbacks == 0
@@ -142,7 +133,9 @@ def test_h1_of_tiny_and_disconnected_windows(make_clouds):
     ]
     for threshold in (np.inf, 2.0):
         ours = GpuEngine(n_threads=1).persistence_many(clouds, 1, threshold, False, None)
-        _assert_identical(ours, cpu_engine.persistence_many(clouds, 1, threshold, False, None))
+        assert_identical_results(
+            ours, cpu_engine.persistence_many(clouds, 1, threshold, False, None)
+        )
         for dgms, cloud in zip(ours, clouds, strict=True):
             assert_same_diagrams(dgms, ripser_diagrams(cloud, 1, threshold))
     assert ours[2][0].tolist() == [[0.0, np.inf], [0.0, np.inf]]  # threshold 2 < 5
@@ -156,7 +149,9 @@ def test_h1_of_distance_matrices_with_missing_edges(make_clouds):
     matrices = [full, apart]
     for threshold in (np.inf, 0.6):
         ours = GpuEngine().persistence_many(matrices, 1, threshold, True, None)
-        _assert_identical(ours, cpu_engine.persistence_many(matrices, 1, threshold, True, None))
+        assert_identical_results(
+            ours, cpu_engine.persistence_many(matrices, 1, threshold, True, None)
+        )
     assert_same_diagrams(ours[0], ripser_diagrams(full, 1, 0.6, distance_matrix=True))
 
 
@@ -164,5 +159,5 @@ def test_h1_batches_split_by_memory_give_the_same_diagrams(make_clouds):
     clouds = make_clouds([12] * 5)
     engine = GpuEngine(max_batch=2, n_threads=3)
     ours = engine.persistence_many(clouds, 1, np.inf, False, None)
-    _assert_identical(ours, cpu_engine.persistence_many(clouds, 1, np.inf, False, None))
+    assert_identical_results(ours, cpu_engine.persistence_many(clouds, 1, np.inf, False, None))
     assert engine.stats.device_batches == 3

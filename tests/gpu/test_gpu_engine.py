@@ -14,18 +14,9 @@ import pytest
 import gpu_tda
 from gpu_tda import cpu_engine
 from gpu_tda.gpu_engine import INJECT_ENV, GpuEngine
-from tests.diagram_oracle import assert_same_diagrams, ripser_diagrams
+from tests.diagram_oracle import assert_identical_results, assert_same_diagrams, ripser_diagrams
 
 pytestmark = pytest.mark.gpu_sim
-
-
-def _assert_identical(ours: list[list[np.ndarray]], theirs: list[list[np.ndarray]]) -> None:
-    assert len(ours) == len(theirs)
-    for a, b in zip(ours, theirs, strict=True):
-        assert len(a) == len(b)
-        for x, y in zip(a, b, strict=True):
-            assert x.dtype == np.float64 and x.shape[1:] == (2,)
-            assert np.array_equal(x, y), (x, y)
 
 
 @pytest.mark.parametrize(("maxdim", "threshold"), [(0, np.inf), (0, 0.5), (1, np.inf), (1, 0.7)])
@@ -33,7 +24,9 @@ def test_ragged_batch_equals_cpu_engine_and_ripser(make_clouds, maxdim, threshol
     clouds = make_clouds([12, 16, 12, 9])
     engine = GpuEngine(n_threads=2)
     ours = engine.persistence_many(clouds, maxdim, threshold, False, None)
-    _assert_identical(ours, cpu_engine.persistence_many(clouds, maxdim, threshold, False, None))
+    assert_identical_results(
+        ours, cpu_engine.persistence_many(clouds, maxdim, threshold, False, None)
+    )
     for dgms, cloud in zip(ours, clouds, strict=True):
         assert_same_diagrams(dgms, ripser_diagrams(cloud, maxdim, threshold))
     assert engine.stats.device_batches == 3 and engine.stats.cpu_fallbacks == 0
@@ -43,7 +36,7 @@ def test_distance_matrices_and_h2(make_clouds):
     clouds = make_clouds([10, 10], dim=3, kind="uniform")
     matrices = [np.sqrt(((c[:, None] - c[None]) ** 2).sum(-1)) for c in clouds]
     ours = GpuEngine().persistence_many(matrices, 2, np.inf, True, None)
-    _assert_identical(ours, cpu_engine.persistence_many(matrices, 2, np.inf, True, None))
+    assert_identical_results(ours, cpu_engine.persistence_many(matrices, 2, np.inf, True, None))
     for dgms, dm in zip(ours, matrices, strict=True):
         assert_same_diagrams(dgms, ripser_diagrams(dm, 2, distance_matrix=True))
 
@@ -56,7 +49,7 @@ def test_degenerate_windows(make_clouds):
         make_clouds([9], kind="grid")[0],
     ]
     ours = GpuEngine().persistence_many(clouds, 1, np.inf, False, None)
-    _assert_identical(ours, cpu_engine.persistence_many(clouds, 1, np.inf, False, None))
+    assert_identical_results(ours, cpu_engine.persistence_many(clouds, 1, np.inf, False, None))
     assert ours[0][0].shape == (0, 2)
     assert ours[2][0].tolist() == [[0.0, 5.0], [0.0, np.inf]]
 
@@ -65,14 +58,14 @@ def test_public_api_runs_on_the_gpu_backend(make_clouds):
     assert gpu_tda.available_backends() == ["cpu", "gpu"]
     clouds = make_clouds([10, 10])
     batch = gpu_tda.persistence_batch(np.stack(clouds), maxdim=1, backend="gpu")
-    _assert_identical(batch, gpu_tda.persistence_batch(clouds, maxdim=1, backend="cpu"))
+    assert_identical_results(batch, gpu_tda.persistence_batch(clouds, maxdim=1, backend="cpu"))
 
 
 def test_injected_oom_retries_with_smaller_batches(make_clouds):
     clouds = make_clouds([10, 10, 10, 10])
     engine = GpuEngine(inject_failures=1, inject_kind="oom")
     ours = engine.persistence_many(clouds, 1, np.inf, False, None)
-    _assert_identical(ours, cpu_engine.persistence_many(clouds, 1, np.inf, False, None))
+    assert_identical_results(ours, cpu_engine.persistence_many(clouds, 1, np.inf, False, None))
     assert engine.stats.oom_retries == 1
     assert engine.stats.cpu_fallbacks == 0
     assert engine.stats.device_batches == 2  # 4 windows -> OOM -> two batches of 2
@@ -83,7 +76,7 @@ def test_persistent_oom_falls_back_to_cpu(make_clouds):
     clouds = make_clouds([10, 10])
     engine = GpuEngine(inject_failures=10, inject_kind="oom")
     ours = engine.persistence_many(clouds, 1, np.inf, False, None)
-    _assert_identical(ours, cpu_engine.persistence_many(clouds, 1, np.inf, False, None))
+    assert_identical_results(ours, cpu_engine.persistence_many(clouds, 1, np.inf, False, None))
     assert engine.stats.oom_retries == 1  # 2 -> 1, then one window at a time on the CPU
     assert engine.stats.cpu_fallbacks == 2 and engine.stats.fallback_windows == 2
     assert engine.stats.device_batches == 0
@@ -94,7 +87,7 @@ def test_device_error_falls_back_to_cpu_at_once(make_clouds, monkeypatch):
     clouds = make_clouds([10, 10, 12])
     engine = GpuEngine()
     ours = engine.persistence_many(clouds, 0, np.inf, False, None)
-    _assert_identical(ours, cpu_engine.persistence_many(clouds, 0, np.inf, False, None))
+    assert_identical_results(ours, cpu_engine.persistence_many(clouds, 0, np.inf, False, None))
     assert engine.stats.oom_retries == 0
     assert engine.stats.cpu_fallbacks == 1 and engine.stats.fallback_windows == 2
     assert engine.stats.device_batches == 1  # the n = 12 bucket ran on the device
