@@ -16,6 +16,7 @@ from gpu_tda.backends import Backend, available_backends, resolve_backend
 from gpu_tda.validation import (
     check_distance_matrix,
     check_maxdim,
+    check_point_batch,
     check_points,
     check_threshold,
 )
@@ -92,8 +93,14 @@ def persistence_batch(
             f"memory_limit must be a positive number of bytes or None, got {memory_limit}"
         )
     windows = _as_window_list(Xs)
-    check = check_distance_matrix if distance_matrix else check_points
-    clouds = [check(w, name=f"Xs[{i}]") for i, w in enumerate(windows)]
+    if distance_matrix:
+        clouds = [check_distance_matrix(w, name=f"Xs[{i}]") for i, w in enumerate(windows)]
+    elif isinstance(Xs, np.ndarray):  # one (B, n, d) array: checked in one pass
+        clouds = check_point_batch(Xs)
+    elif _same_shape_arrays(windows):  # windows of one shape (a stream's): stacked, then so
+        clouds = check_point_batch(np.stack(windows))
+    else:
+        clouds = [check_points(w, name=f"Xs[{i}]") for i, w in enumerate(windows)]
     engine = _engine(resolve_backend(backend))
     return engine.persistence_many(
         clouds,
@@ -112,6 +119,19 @@ def _as_window_list(Xs: object) -> list[np.ndarray]:
     if isinstance(Xs, (str, bytes)) or not isinstance(Xs, Sequence):
         raise ValueError(f"Xs must be a (B, n, d) array or a sequence of arrays, got {type(Xs)}")
     return list(Xs)
+
+
+def _same_shape_arrays(windows: list[object]) -> bool:
+    """Whether the windows are 2-D numeric arrays of one shape and dtype (so they stack)."""
+    first = windows[0] if windows else None
+    return (
+        isinstance(first, np.ndarray)
+        and first.ndim == 2
+        and all(
+            isinstance(w, np.ndarray) and w.shape == first.shape and w.dtype == first.dtype
+            for w in windows
+        )
+    )
 
 
 def _engine(backend: Backend) -> ModuleType:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable
 
 import numpy as np
 
@@ -35,22 +36,38 @@ def check_threshold(threshold: float | None) -> float:
 def check_points(X: object, name: str = "X") -> np.ndarray:
     """A finite (n, d) point cloud as C-contiguous float64. n = 0 is allowed."""
     arr = np.asarray(X)
-    if arr.dtype.kind not in "fiu":
-        raise ValueError(f"{name} must be a numeric array, got dtype {arr.dtype}")
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D (n, d) array of points, got shape {arr.shape}")
-    if arr.shape[0] > 0 and arr.shape[1] == 0:
-        raise ValueError(f"{name} has points with 0 coordinates (shape {arr.shape})")
+    return check_point_batch(arr[np.newaxis], name_of=lambda _: name)[0]
+
+
+def check_point_batch(
+    Xs: np.ndarray, name_of: Callable[[int], str] = lambda b: f"Xs[{b}]"
+) -> list[np.ndarray]:
+    """check_points for a (B, n, d) array at once: one conversion and one finiteness pass
+    (a batch of small windows would otherwise spend more time here than in the kernel).
+    Returns the B windows as C-contiguous float64 views."""
+    arr = np.asarray(Xs)
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(f"{name_of(0)} must be a numeric array, got dtype {arr.dtype}")
+    n, d = arr.shape[1:]
+    if n > 0 and d == 0:
+        raise ValueError(f"{name_of(0)} has points with 0 coordinates (shape {(n, d)})")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if not np.isfinite(arr.sum()) and not np.isfinite(arr).all():  # one pass when all finite
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} contains NaN or inf (first at row {bad[0]}, column {bad[1]})")
-    if arr.shape[0] == arr.shape[1] and arr.shape[0] > 2 and _looks_like_distances(arr):
-        warnings.warn(
-            f"{name} is square, symmetric with a zero diagonal: did you mean distance_matrix=True?",
-            stacklevel=3,
-        )
-    return arr
+    if not math.isfinite(float(arr.sum())) and not np.isfinite(arr).all():  # one pass if finite
+        b, i, j = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name_of(b)} contains NaN or inf (first at row {i}, column {j})")
+    windows = list(arr)
+    if n == d and n > 2:
+        for b, window in enumerate(windows):
+            if _looks_like_distances(window):
+                warnings.warn(
+                    f"{name_of(b)} is square, symmetric with a zero diagonal: did you mean "
+                    "distance_matrix=True?",
+                    stacklevel=4,
+                )
+                break
+    return windows
 
 
 def check_distance_matrix(D: object, name: str = "X") -> np.ndarray:

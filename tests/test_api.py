@@ -87,6 +87,16 @@ def test_bad_batch_names_the_window() -> None:
     good = np.zeros((3, 2))
     with pytest.raises(ValueError, match=r"Xs\[1\]"):
         gpu_tda.persistence_batch([good, np.array([[np.nan, 0.0]])], backend="cpu")
+    stacked = np.zeros((4, 3, 2))  # one array, and windows of one shape, are checked at once
+    stacked[2, 1, 0] = np.inf
+    for batch in (stacked, list(stacked)):
+        with pytest.raises(ValueError, match=r"Xs\[2\] contains NaN or inf \(first at row 1"):
+            gpu_tda.persistence_batch(batch, backend="cpu")
+    with pytest.raises(ValueError, match="numeric"):
+        gpu_tda.persistence_batch(np.zeros((2, 3, 2), dtype=bool), backend="cpu")
+    square = np.array([[[0, 1, 2], [1, 0, 1], [2, 1, 0]]] * 2, dtype=float)
+    with pytest.warns(UserWarning, match=r"Xs\[0\] is square"):
+        gpu_tda.persistence_batch(square, backend="cpu")
 
 
 def test_infinite_distances_mean_missing_edges() -> None:
