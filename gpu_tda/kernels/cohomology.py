@@ -258,16 +258,21 @@ def reduce_coboundary(
                         cob_size, pd, pi = _peek_pivot(packed, cob_keys, cob_d, cob_i, cob_size)
                         if pi != -1:
                             break
-                        # all cofacets up to `bound` cancelled: bring in the next range
-                        nxt = np.float32(np.inf)
-                        for g in range(n_gen):
-                            simplex_vertices(gen_i[g], dim, n, binom, verts)
-                            x = next_cofacet_diameter(dist, dim, bound, gen_d[g], verts)
-                            if x < nxt:
-                                nxt = x
-                        if nxt > threshold:
+                        # all cofacets up to `bound` cancelled: bring in the next range, as
+                        # far again from the column's diameter (an empty range just doubles
+                        # it next time); with no such range, up to the next cofacet diameter
+                        if bound >= threshold:
                             break
-                        new_bound = max(nxt, bound + (bound - sd))
+                        new_bound = bound + (bound - sd)
+                        if new_bound <= bound:
+                            new_bound = np.float32(np.inf)
+                            for g in range(n_gen):
+                                simplex_vertices(gen_i[g], dim, n, binom, verts)
+                                x = next_cofacet_diameter(dist, dim, bound, gen_d[g], verts)
+                                if x < new_bound:
+                                    new_bound = x
+                            if new_bound > threshold:
+                                break
                         if new_bound > threshold:
                             new_bound = threshold
                         for g in range(n_gen):
