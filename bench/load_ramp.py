@@ -4,12 +4,15 @@
     python bench/load_ramp.py --step-s 10 --rates 2000,5000,10000,20000,50000
 
 An embedded broker, a ``gpu-tda worker`` in its own process (``--backend``, window 128 /
-stride 32, maxdim 0, linger 1 ms) and, in this process, a producer sending binary messages of
-``--points`` 3-D points, each stamped with its send time. Per step (``--step-s`` seconds at one
-offered rate): achieved throughput (the worker's ``tda_points_total`` over the step) and the
-end-to-end latency of every window of the step (diagram ``emitted_ts`` - its last point's
-``ts``: point produced -> diagram published). The knee is the last step whose p99 meets the
-goal (``--goal-ms``, 10) while keeping up (achieved >= 90% of what was actually sent). Writes
+stride 32, maxdim 0, linger 1 ms, fetch wait ``--fetch-max-wait-ms``) and, in this process, a
+producer sending binary messages of ``--points`` 3-D points, each stamped with its send time.
+Per step (``--step-s`` seconds at one offered rate): achieved throughput (the worker's
+``tda_points_total`` over the step) and the end-to-end latency of every window of the step,
+from its last point's ``ts`` (point produced) to the moment this process received the diagram
+from the broker (published, acknowledged and fetched back; the reader's own fetch wait is
+``READER_FETCH_WAIT_MS``); the worker's ``emitted_ts`` (stamped before sending) is reported
+beside it. The knee is the last step whose received p99 meets the goal (``--goal-ms``, 10)
+while keeping up (achieved >= 90% of what was actually sent). Writes
 ``load_ramp.json``, ``load_ramp.md`` and ``load_ramp.png`` (throughput and p99 against offered
 load) to ``--out``.
 """
@@ -34,6 +37,7 @@ from machine import describe, machine_info  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RATES = (1000, 2000, 5000, 10000, 20000, 40000, 80000, 160000)
+READER_FETCH_WAIT_MS = 5
 
 
 def spawn_worker(bootstrap: str, topics: dict[str, str], metrics_port: int, extra: dict) -> Any:
@@ -136,9 +140,13 @@ class Latencies:
         from aiokafka import AIOKafkaConsumer
 
         self.consumer = AIOKafkaConsumer(
-            topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest"
+            topic,
+            bootstrap_servers=bootstrap,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=READER_FETCH_WAIT_MS,
         )
-        self.samples: list[tuple[float, float]] = []  # (arrival monotonic, latency ms)
+        # (arrival monotonic, received latency ms, emitted latency ms)
+        self.samples: list[tuple[float, float, float]] = []
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -150,15 +158,19 @@ class Latencies:
 
         while True:
             batch = await self.consumer.getmany(timeout_ms=100)
-            now = time.monotonic()
+            now, now_ms = time.monotonic(), time.time() * 1000
             for records in batch.values():
                 for r in records:
                     wd = decode_diagram(r.value)
                     if wd.end_ts and wd.emitted_ts:
-                        self.samples.append((now, float(wd.emitted_ts - wd.end_ts)))
+                        self.samples.append(
+                            (now, now_ms - wd.end_ts, float(wd.emitted_ts - wd.end_ts))
+                        )
 
-    def between(self, t0: float, t1: float) -> np.ndarray:
-        return np.array([lat for t, lat in self.samples if t0 <= t < t1])
+    def between(self, t0: float, t1: float) -> tuple[np.ndarray, np.ndarray]:
+        """(received, emitted) latencies in ms of the diagrams that arrived in [t0, t1)."""
+        rows = [(r, e) for t, r, e in self.samples if t0 <= t < t1]
+        return np.array([r for r, _ in rows]), np.array([e for _, e in rows])
 
     async def stop(self) -> None:
         if self.task is not None:
@@ -184,6 +196,7 @@ async def ramp(args: argparse.Namespace) -> dict[str, Any]:
             "GPU_TDA_MAXDIM": args.maxdim,
             "GPU_TDA_BACKEND": args.backend,
             "GPU_TDA_LINGER_MS": args.linger_ms,
+            "GPU_TDA_FETCH_MAX_WAIT_MS": args.fetch_max_wait_ms,
             "GPU_TDA_MAX_BATCH_RECORDS": 2000,
         }
         worker = spawn_worker(bootstrap, topics, port, extra)
@@ -204,7 +217,7 @@ async def ramp(args: argparse.Namespace) -> dict[str, Any]:
                 t1 = time.monotonic()
                 await asyncio.sleep(0.5)  # the step's last windows
                 p1 = scrape(port, "tda_points_total")
-                lat = latencies.between(t0 + 1.0, t1 + 0.5)  # skip the first second of a rate
+                lat, emitted = latencies.between(t0 + 1.0, t1 + 0.5)  # skip a rate's first second
                 achieved = (p1 - p0) / (t1 + 0.5 - t0)
                 step = {
                     "offered_points_s": rate,
@@ -213,6 +226,9 @@ async def ramp(args: argparse.Namespace) -> dict[str, Any]:
                     "windows": int(lat.size),
                     "p50_ms": float(np.percentile(lat, 50)) if lat.size else None,
                     "p99_ms": float(np.percentile(lat, 99)) if lat.size else None,
+                    "emitted_p50_ms": float(np.percentile(emitted, 50)) if lat.size else None,
+                    "emitted_p99_ms": float(np.percentile(emitted, 99)) if lat.size else None,
+                    "load_avg_1m": os.getloadavg()[0],
                     "worker_rss_mb": round(rss_bytes(worker.pid) / 2**20, 1),
                 }
                 steps.append(step)
@@ -232,14 +248,16 @@ async def ramp(args: argparse.Namespace) -> dict[str, Any]:
             knee = step
         else:
             break
-    return {"steps": steps, "knee": knee}
+    keeping_up = [s for s in steps if s["achieved_points_s"] >= 0.9 * s["sent_points_s"]]
+    return {"steps": steps, "knee": knee, "keeps_up_to": keeping_up[-1] if keeping_up else None}
 
 
 def write(result: dict[str, Any], args: argparse.Namespace, info: dict[str, Any]) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     setup = {k: getattr(args, k) for k in ("window", "stride", "maxdim", "backend", "streams",
-                                           "points", "linger_ms", "step_s", "goal_ms")}  # fmt: skip
+                                           "points", "linger_ms", "fetch_max_wait_ms", "step_s",
+                                           "goal_ms")}  # fmt: skip
     doc = {"machine": info, "setup": setup, **result}
     (out / "load_ramp.json").write_text(json.dumps(doc, indent=2) + "\n")
     lines = [
@@ -249,16 +267,24 @@ def write(result: dict[str, Any], args: argparse.Namespace, info: dict[str, Any]
         "",
         f"Setup: {json.dumps(setup)}",
         "",
-        "| offered points/s | sent | achieved | windows | p50 ms | p99 ms | worker RSS MB |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"Latency: point produced -> diagram received by a reader (fetch wait "
+        f"{READER_FETCH_WAIT_MS} ms); emitted = worker's stamp before sending.",
+        "",
+        "| offered points/s | sent | achieved | windows | received p50 / p99 ms "
+        "| emitted p50 / p99 ms | worker RSS MB | load avg |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
     for s in result["steps"]:
-        p50 = "-" if s["p50_ms"] is None else f"{s['p50_ms']:.1f}"
-        p99 = "-" if s["p99_ms"] is None else f"{s['p99_ms']:.1f}"
         lines.append(
             f"| {s['offered_points_s']:,} | {s['sent_points_s']:,.0f} "
             f"| {s['achieved_points_s']:,.0f} | {s['windows']} "
-            f"| {p50} | {p99} | {s['worker_rss_mb']} |"
+            f"| {ms(s['p50_ms'])} / {ms(s['p99_ms'])} "
+            f"| {ms(s['emitted_p50_ms'])} / {ms(s['emitted_p99_ms'])} "
+            f"| {s['worker_rss_mb']} | {s['load_avg_1m']:.1f} |"
         )
     knee = result["knee"]
     lines += [
@@ -267,6 +293,13 @@ def write(result: dict[str, Any], args: argparse.Namespace, info: dict[str, Any]
         + ("none: the first step already missed the goal" if knee is None
            else f"{knee['offered_points_s']:,} points/s (p99 {knee['p99_ms']:.1f} ms)"),
     ]  # fmt: skip
+    top = result["keeps_up_to"]
+    if top is not None:
+        lines.append(
+            f"Throughput knee (highest step still keeping up, whatever the latency): "
+            f"{top['offered_points_s']:,} points/s offered, {top['sent_points_s']:,.0f} sent, "
+            f"{top['achieved_points_s']:,.0f} achieved, received p99 {ms(top['p99_ms'])} ms."
+        )
     (out / "load_ramp.md").write_text("\n".join(lines) + "\n")
     plot(result, args, out / "load_ramp.png", describe(info))
 
@@ -287,7 +320,8 @@ def plot(result: dict[str, Any], args: argparse.Namespace, path: Path, machine: 
     ax.set_xlabel("offered load (points/s)")
     ax.set_ylabel("throughput (points/s)")
     lat = ax.twinx()
-    lat.plot(offered, [s["p99_ms"] or np.nan for s in steps], "s-", color="tab:red", label="p99")
+    p99 = [s["p99_ms"] or np.nan for s in steps]
+    lat.plot(offered, p99, "s-", color="tab:red", label="received p99")
     lat.axhline(args.goal_ms, color="tab:red", ls="--", lw=0.8, label=f"goal {args.goal_ms:g} ms")
     lat.set_yscale("log")
     lat.set_ylabel("end-to-end p99 latency (ms)", color="tab:red")
@@ -313,6 +347,7 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--points", type=int, default=8, help="points per message")
     parser.add_argument("--linger-ms", default="1")
+    parser.add_argument("--fetch-max-wait-ms", default="10")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     args = parser.parse_args()
     args.rates = [int(r) for r in str(args.rates).split(",")]

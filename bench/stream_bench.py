@@ -6,9 +6,15 @@ For each case (maxdim 0/1 x JSON/binary; window 128, stride 32, dim 3, 1,000 str
    sustained points/s and windows/s come from its ``/metrics`` (``tda_points_total``,
    ``tda_windows_total``), from its first point to its last window published.
 2. **latency at 50% and 90% of that rate**: the same worker, fed at a constant rate; end-to-end
-   latency p50/p99 = diagram published (``emitted_ts``) - last point produced (``end_ts``, the
-   ``ts`` the producer stamped), and also - when this process received the diagram.
+   latency p50/p99 from the last point produced (``end_ts``: the ``ts`` the producer stamped
+   when it handed the message to its client) to (a) ``emitted_ts``, stamped by the worker when
+   the diagram was encoded, before it was sent, and (b) when this process received the
+   diagram from the broker: the honest "published" figure (it includes the broker's ack and
+   this reader's own fetch wait, ``READER_FETCH_WAIT_MS``).
 3. worker CPU (% of one core) and RSS from ``/proc`` during each phase.
+4. **tracing overhead**: the maxdim-0 binary drain again with ``GPU_TDA_TRACING=1`` and the
+   OpenTelemetry SDK recording every span (batch processor, exporter discarding them), against
+   the same drain without tracing, run right after each other.
 
 Beside them: the broker alone (a bare aiokafka produce and getmany loop over the same records:
 the ceiling for any aiokafka + Tansu worker here), the compute engine alone (one
@@ -38,6 +44,25 @@ from machine import describe, machine_info  # noqa: E402
 
 WINDOW, STRIDE, DIM = 128, 32, 3
 PARTITIONS = 4
+WORKER_FLAGS = ["--linger-ms", "2", "--fetch-max-wait-ms", "10"]
+READER_FETCH_WAIT_MS = 5
+TRACED_WORKER = """
+import sys
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+class Discard(SpanExporter):
+    def export(self, spans):
+        return SpanExportResult.SUCCESS
+
+provider = TracerProvider()
+provider.add_span_processor(BatchSpanProcessor(Discard()))
+trace.set_tracer_provider(provider)
+from gpu_tda.cli import main
+sys.argv[0] = "gpu-tda"
+main()
+"""
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -142,7 +167,9 @@ async def consume_latencies(bootstrap: str, topic: str, stop: asyncio.Event, out
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=10
+        bootstrap_servers=bootstrap,
+        enable_auto_commit=False,
+        fetch_max_wait_ms=READER_FETCH_WAIT_MS,
     )
     since = time.time() * 1000
     await consumer.start()
@@ -187,18 +214,22 @@ async def broker_alone(bootstrap: str, topic: str, records: int) -> float:
 
 
 # -- one case ----------------------------------------------------------------------------------
-def start_worker(bootstrap: str, prefix: str, maxdim: int, port: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "gpu_tda.cli", "worker", "--bootstrap-servers", bootstrap,
+def start_worker(
+    bootstrap: str, prefix: str, maxdim: int, port: int, tracing: bool = False
+) -> subprocess.Popen:
+    launch = ["-c", TRACED_WORKER] if tracing else ["-m", "gpu_tda.cli"]
+    cmd = [sys.executable, *launch, "worker", "--bootstrap-servers", bootstrap,
            "--input-topic", f"{prefix}.in", "--output-topic", f"{prefix}.out",
            "--dlq-topic", f"{prefix}.dlq", "--group-id", prefix, "--window", str(WINDOW),
            "--stride", str(STRIDE), "--maxdim", str(maxdim), "--backend", "cpu",
            "--partitions", str(PARTITIONS), "--metrics-port", str(port),
-           "--linger-ms", "2"]  # fmt: skip
+           *WORKER_FLAGS]  # fmt: skip
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"{prefix}.log", "w+b")
     import gpu_tda  # run the worker on the same gpu_tda this script imported, whatever the cwd
 
     home = Path(gpu_tda.__file__).resolve().parents[1]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, cwd=home)
+    env = dict(os.environ, GPU_TDA_TRACING="1" if tracing else "0")
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log, cwd=home, env=env)
 
 
 async def wait_until(predicate, timeout: float, every: float = 0.2) -> bool:
@@ -217,11 +248,23 @@ def expected_windows(points_per_stream: int) -> int:
     return 0 if points_per_stream < WINDOW else (points_per_stream - WINDOW) // STRIDE + 1
 
 
-async def run_case(bootstrap: str, maxdim: int, encoding: str, args: argparse.Namespace) -> dict:
+async def run_case(
+    bootstrap: str,
+    maxdim: int,
+    encoding: str,
+    args: argparse.Namespace,
+    *,
+    tracing: bool = False,
+    shares: list[float] | None = None,
+) -> dict:
+    """One worker: drain a filled topic (max rate), then constant-rate phases at ``shares``
+    (default ``args.shares``) of that rate."""
     from gpu_tda.services import free_port
     from gpu_tda.streaming.topics import ensure_topics
 
-    prefix = f"bench-{maxdim}-{encoding}-{os.getpid()}-{int(time.time())}"
+    shares = args.shares if shares is None else shares
+    tag = "traced" if tracing else "plain"
+    prefix = f"bench-{maxdim}-{encoding}-{tag}-{os.getpid()}-{int(time.time())}"
     per_stream = args.fill_points[maxdim]
     ppm = args.points_per_message
     await ensure_topics(bootstrap, {f"{prefix}.{t}": PARTITIONS for t in ("in", "out", "dlq")})
@@ -229,13 +272,14 @@ async def run_case(bootstrap: str, maxdim: int, encoding: str, args: argparse.Na
     total_points = len(messages) * ppm
     fill_s = await prefill(bootstrap, f"{prefix}.in", messages, encoding)
     result: dict = {"maxdim": maxdim, "encoding": encoding, "streams": args.streams,
+                    "tracing": tracing,
                     "points_per_message": ppm, "prefill_points": total_points,
                     "producer_points_per_s": total_points / fill_s}  # fmt: skip
-    if maxdim == 0:
+    if maxdim == 0 and shares:
         alone_s = await broker_alone(bootstrap, f"{prefix}.in", len(messages))
         result["broker_alone_consume_points_per_s"] = total_points / alone_s
     port = free_port()
-    worker = start_worker(bootstrap, prefix, maxdim, port)
+    worker = start_worker(bootstrap, prefix, maxdim, port, tracing)
     want = expected_windows(per_stream) * args.streams
     samples: list[tuple[float, dict]] = []
     try:
@@ -258,7 +302,7 @@ async def run_case(bootstrap: str, maxdim: int, encoding: str, args: argparse.Na
         result["max_points_per_s"] = total_points / span
         result["max_windows_per_s"] = want / span
         result["drain_rss_mb"] = proc_rss_mb(worker.pid)
-        for share in args.shares:
+        for share in shares:
             rate = share * result["max_points_per_s"]
             need = int(rate * args.phase_s / ppm)
             stream_msgs = make_messages(
@@ -288,6 +332,7 @@ async def run_case(bootstrap: str, maxdim: int, encoding: str, args: argparse.Na
                 "worker_cpu_percent": 100 * cpu, "worker_rss_mb": proc_rss_mb(worker.pid),
             }  # fmt: skip
         result["worker_peak_rss_mb"] = proc_rss_mb(worker.pid, "VmHWM")
+        result["load_avg_1m"] = os.getloadavg()[0]
     finally:
         worker.terminate()
         try:
@@ -334,24 +379,42 @@ def fmt(value: float | None, digits: int = 0) -> str:
 
 
 def markdown(report: dict) -> str:
+    flags = " ".join(report["worker_flags"])
     lines = [f"# Streaming worker benchmark ({report['mode']})", "",
              f"Machine: {describe(report['machine'])}", "",
              f"Window {WINDOW}, stride {STRIDE}, dim {DIM}, {report['streams']} streams, "
              f"{report['points_per_message']} points per message, {PARTITIONS} partitions, "
-             "embedded Tansu broker on loopback, worker `--backend cpu --linger-ms 2`. "
-             "No streaming peer exists to compare against.", "",
-             "| maxdim | encoding | max points/s | max windows/s | p50 / p99 ms @50% | "
-             "p99 ms @50% (received) | p50 / p99 ms @90% | worker CPU % @50/90% | "
-             "worker RSS MB (peak) |", "|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             f"embedded Tansu broker on loopback, worker `--backend cpu {flags}`. "
+             "Latency: last point produced -> diagram *emitted* (stamped by the worker before "
+             "sending) and -> diagram *received* by a reader of the output topic (includes the "
+             f"broker's ack and the reader's own fetch wait of up to "
+             f"{report['reader_fetch_wait_ms']} ms). The producer, the broker and the reader "
+             "share the cores with the worker. No streaming peer exists to compare against.", "",
+             "| maxdim | encoding | max points/s | max windows/s | emitted p50 / p99 ms @50% | "
+             "received p50 / p99 ms @50% | emitted p50 / p99 ms @90% | "
+             "received p50 / p99 ms @90% | worker CPU % @50/90% | worker RSS MB (peak) | "
+             "load avg (1 min) |", "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for c in report["cases"]:
         a, b = c.get("at_50", {}), c.get("at_90", {})
         lines.append(
             f"| {c['maxdim']} | {c['encoding']} | {fmt(c['max_points_per_s'])} | "
             f"{fmt(c['max_windows_per_s'])} | {fmt(a.get('p50_ms'))} / {fmt(a.get('p99_ms'))} | "
-            f"{fmt(a.get('received_p99_ms'))} | {fmt(b.get('p50_ms'))} / {fmt(b.get('p99_ms'))} | "
+            f"{fmt(a.get('received_p50_ms'))} / {fmt(a.get('received_p99_ms'))} | "
+            f"{fmt(b.get('p50_ms'))} / {fmt(b.get('p99_ms'))} | "
+            f"{fmt(b.get('received_p50_ms'))} / {fmt(b.get('received_p99_ms'))} | "
             f"{fmt(a.get('worker_cpu_percent'))} / {fmt(b.get('worker_cpu_percent'))} | "
-            f"{fmt(c['worker_peak_rss_mb'])} |"
+            f"{fmt(c['worker_peak_rss_mb'])} | {c['load_avg_1m']:.1f} |"
         )
+    drains = report.get("tracing_drains") or []
+    if drains:
+        off = [c["max_points_per_s"] for c in drains if not c["tracing"]]
+        on = [c["max_points_per_s"] for c in drains if c["tracing"]]
+        overhead = 100 * (1 - float(np.mean(on)) / float(np.mean(off)))
+        lines += ["", "Tracing overhead (maxdim 0, binary; drains alternated off, on, off, on; "
+                  "on = `GPU_TDA_TRACING=1` with the OpenTelemetry SDK recording every span): "
+                  f"off {', '.join(fmt(x) for x in off)} points/s, "
+                  f"on {', '.join(fmt(x) for x in on)} points/s: "
+                  f"overhead {overhead:.1f}% of throughput (mean of each)."]  # fmt: skip
     lines += ["", "Ceilings measured in the same run:", ""]
     for c in report["cases"]:
         if "broker_alone_consume_points_per_s" in c:
@@ -387,6 +450,14 @@ async def main_async(args: argparse.Namespace) -> dict:
                 case = await run_case(broker.bootstrap_servers, maxdim, encoding, args)
                 print(json.dumps(case, indent=1), f"\n  [{describe(info)}]", flush=True)
                 cases.append(case)
+        tracing = []
+        if 0 in args.maxdims and "binary" in args.encodings:
+            for traced in (False, True, False, True):
+                print(f"tracing overhead drain, tracing={traced} ...", flush=True)
+                case = await run_case(
+                    broker.bootstrap_servers, 0, "binary", args, tracing=traced, shares=[]
+                )
+                tracing.append(case)
     probe = subprocess.run([sys.executable, __file__, "--rss-probe"], capture_output=True,
                            text=True, check=True)  # fmt: skip
     return {
@@ -395,6 +466,8 @@ async def main_async(args: argparse.Namespace) -> dict:
         "compute_alone_windows_per_s": {md: compute_alone(md, 1000 if md == 0 else 100)
                                         for md in args.maxdims},
         "rss_probe": json.loads(probe.stdout), "peers": "none: no streaming peer to compare",
+        "tracing_drains": tracing, "worker_flags": WORKER_FLAGS,
+        "reader_fetch_wait_ms": READER_FETCH_WAIT_MS,
     }  # fmt: skip
 
 

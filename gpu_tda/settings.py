@@ -66,9 +66,25 @@ class WorkerSettings:
     max_batch_records: int = field(
         default=2000, metadata=_opt("Most records fetched into one micro-batch.")
     )
-    linger_ms: int = field(default=20, metadata=_opt("Longest wait to fill a micro-batch (ms)."))
+    linger_ms: int = field(
+        default=2,
+        metadata=_opt(
+            "Longest wait to fill a micro-batch (ms); under load batches grow anyway while "
+            "compute is busy."
+        ),
+    )
+    fetch_max_wait_ms: int = field(
+        default=10,
+        metadata=_opt(
+            "Longest time the broker may hold an empty fetch (ms); the embedded broker holds "
+            "every fetch this long, so there it bounds the latency from below."
+        ),
+    )
     max_inflight: int = field(
-        default=4, metadata=_opt("Micro-batches queued for compute before partitions pause.")
+        default=4,
+        metadata=_opt(
+            "Records in flight, in full micro-batches (x max-batch-records), before input pauses."
+        ),
     )
     commit_interval_ms: int = field(
         default=1000, metadata=_opt("Checkpoint + offset commit interval (ms).")
@@ -89,7 +105,7 @@ class WorkerSettings:
         for name in ("stride", "partitions", "max_batch_records", "max_inflight"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("linger_ms", "commit_interval_ms"):
+        for name in ("linger_ms", "commit_interval_ms", "fetch_max_wait_ms"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0 <= self.maxdim <= 3:

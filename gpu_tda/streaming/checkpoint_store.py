@@ -61,14 +61,21 @@ class CheckpointStore:
     def _partition_of(self, partition: int) -> int:
         return partition % self.partitions
 
-    async def save(self, doc: dict[str, Any]) -> None:
-        """Write ``doc`` (a ``PartitionState.snapshot()``) and wait for the broker's ack."""
-        await self._producer.send_and_wait(
-            self.topic,
-            key=checkpoint_key(doc["topic"], doc["partition"]),
-            value=encode_checkpoint(doc),
-            partition=self._partition_of(int(doc["partition"])),
-        )
+    async def save(self, docs: list[dict[str, Any]]) -> None:
+        """Write ``docs`` (``PartitionState.snapshot()``s) and wait for the broker's acks.
+
+        All are sent before any is awaited: one round trip, not one per partition.
+        """
+        futures = [
+            await self._producer.send(
+                self.topic,
+                key=checkpoint_key(doc["topic"], doc["partition"]),
+                value=encode_checkpoint(doc),
+                partition=self._partition_of(int(doc["partition"])),
+            )
+            for doc in docs
+        ]
+        await asyncio.gather(*futures)
 
     async def load(self, topic: str, partition: int) -> dict[str, Any] | None:
         """The latest checkpoint of input ``topic``/``partition``, or None when there is none."""

@@ -26,7 +26,10 @@ BackendChooser = Callable[[str], tuple[str, bool]]
 
 @dataclass
 class Job:
-    """What one micro-batch produced, handed from intake to compute and publish."""
+    """What one micro-batch produced, handed from intake to compute and publish.
+
+    ``spans`` are the tracing root spans of the fetches merged into it (empty when off).
+    """
 
     records: int = 0
     points: int = 0
@@ -35,7 +38,26 @@ class Job:
     shadow: list[int] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
+    spans: list[Any] = field(default_factory=list)
     created: float = field(default_factory=time.monotonic)
+
+    def merge(self, later: Job) -> None:
+        """Append ``later`` (built after this job) to this job, which has not started yet.
+
+        A partition's later checkpoint replaces its earlier one: it covers more.
+        """
+        base = len(self.due)
+        self.records += later.records
+        self.points += later.points
+        self.due += later.due
+        self.backends += later.backends
+        self.shadow += [base + i for i in later.shadow]
+        self.dead_letters += later.dead_letters
+        if later.checkpoints:
+            newer = {doc["partition"] for doc in later.checkpoints}
+            self.checkpoints = [d for d in self.checkpoints if d["partition"] not in newer]
+            self.checkpoints += later.checkpoints
+        self.spans += later.spans
 
 
 def build_job(

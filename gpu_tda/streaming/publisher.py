@@ -1,13 +1,22 @@
 """Diagram -> encode -> message: publishing a job's windows and dead letters, behind a breaker.
 
-Nothing is committed before ``publish`` returns, and it returns only when the broker has
-acknowledged every record. Each delivery attempt (send what has no live send yet, then wait up
-to ``attempt_timeout_s`` for the acknowledgements) runs through the ``producer`` circuit
-breaker. A failed or slow attempt counts against it; records already handed to the client are
-awaited again rather than re-sent (no duplicates from a slow broker), and only those whose send
-failed are sent again. While the breaker is open no attempt is made: the worker pauses its input
-partitions (its state hook) and ``publish`` waits for the half-open probe. So no window and no
-dead letter is dropped, and nothing past them is committed.
+Publishing is split in two so that the worker can overlap jobs:
+
+* ``send`` groups the records by partition into Kafka record batches (one message per window
+  and per dead letter, as the contract says; a batch is only how they travel) and hands them
+  to the producer. It does not wait for acknowledgements and never raises for a failed send:
+  what did not go out is sent again by ``confirm``.
+* ``confirm`` waits until the broker has acknowledged every record. Each delivery attempt
+  (re-send the batches that have no live send, then wait up to ``attempt_timeout_s`` for the
+  acknowledgements) runs through the ``producer`` circuit breaker. A failed or slow attempt
+  counts against it; batches already handed to the client are awaited again rather than
+  re-sent (no duplicates from a slow broker). While the breaker is open no attempt is made:
+  the worker pauses its input partitions (its state hook) and ``confirm`` waits for the
+  half-open probe. So no window and no dead letter is dropped, and nothing past them is
+  committed.
+
+Keys go to partitions as the Java client and aiokafka's default partitioner put them
+(murmur2 of the key), looked up once per key.
 """
 
 from __future__ import annotations
@@ -16,14 +25,16 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiobreaker import CircuitBreaker, CircuitBreakerError
 from aiokafka.errors import KafkaError
+from aiokafka.partitioner import DefaultPartitioner
 
 from gpu_tda.metrics import WorkerMetrics
 from gpu_tda.streaming.breakers import BreakerConfig, StateHook, make_breaker
-from gpu_tda.streaming.diagram import WindowDiagram, encode_diagram
+from gpu_tda.streaming.diagram import WindowDiagram
 from gpu_tda.streaming.dlq import DeadLetter
 
 log = logging.getLogger(__name__)
@@ -35,14 +46,34 @@ ATTEMPT_TIMEOUT_S = 5.0
 """Longest wait for the acknowledgements of one attempt before it counts as a failure."""
 
 T = TypeVar("T")
+Record = tuple[bytes, bytes | None, list[tuple[str, bytes]] | None]
+"""(value, key, headers) of one outgoing message."""
 
 
-class _Delivery:
-    """Records of one ``publish`` and the send futures of the ones handed to the client."""
+@dataclass
+class _Batch:
+    """Messages for one partition, sent as one record batch, and the future of that send."""
 
-    def __init__(self, records: list[tuple[str, bytes, bytes | None, Any]]) -> None:
-        self.records = records
-        self.futures: list[asyncio.Future[Any] | None] = [None] * len(records)
+    topic: str
+    partition: int
+    records: list[Record]
+    future: asyncio.Future[Any] | None = None
+
+    @property
+    def live(self) -> bool:
+        """Sent, and not (yet) failed."""
+        f = self.future
+        return f is not None and not (f.done() and (f.cancelled() or f.exception() is not None))
+
+
+@dataclass
+class Delivery:
+    """One job's messages in flight: their batches, and what to count once acknowledged."""
+
+    batches: list[_Batch]
+    diagrams: list[WindowDiagram]
+    dead_letters: int
+    started: float = field(default_factory=time.perf_counter)
 
 
 class Publisher:
@@ -68,30 +99,56 @@ class Publisher:
             "producer", breaker_config or BreakerConfig(), metrics, hook=on_breaker_change
         )
         self.attempt_timeout_s = attempt_timeout_s
+        self._partitions: dict[str, list[int]] = {}
+        self._key_partition: dict[tuple[str, bytes], int] = {}
+        self._partitioner = DefaultPartitioner()
 
-    async def publish(self, diagrams: list[WindowDiagram], dead_letters: list[DeadLetter]) -> None:
-        """Send everything and wait for the acknowledgements; retry until they all came."""
-        if not diagrams and not dead_letters:
+    async def send(
+        self, diagrams: list[WindowDiagram], values: list[bytes], dead_letters: list[DeadLetter]
+    ) -> Delivery:
+        """Hand every message to the producer (``values[i]`` encodes ``diagrams[i]``).
+
+        Returns at once after that, with the delivery for ``confirm``; a send that fails here
+        is retried there.
+        """
+        batches: list[_Batch] = []
+        if dead_letters:
+            parts = await self._topic_partitions(self.dlq_topic)
+            records = [(d.value, d.key, d.headers) for d in dead_letters]
+            batches += self._group(self.dlq_topic, parts, records)
+        if diagrams:
+            parts = await self._topic_partitions(self.output_topic)
+            keys = [wd.stream.encode() for wd in diagrams]
+            records = [(v, k, None) for v, k in zip(values, keys, strict=True)]
+            batches += self._group(self.output_topic, parts, records)
+        delivery = Delivery(batches, diagrams, len(dead_letters))
+        for batch in batches:
+            try:
+                await asyncio.wait_for(self._send_batch(batch), self.attempt_timeout_s)
+            except (KafkaError, TimeoutError) as exc:
+                log.debug("sending a batch failed (%s); confirm() sends it again", exc)
+        return delivery
+
+    async def confirm(self, delivery: Delivery) -> None:
+        """Wait until every message of ``delivery`` is acknowledged; retry until they all are."""
+        if not delivery.batches:
             return
-        now_ms = int(time.time() * 1000)
-        records: list[tuple[str, bytes, bytes | None, Any]] = [
-            (self.dlq_topic, d.value, d.key, d.headers) for d in dead_letters
-        ]
-        for wd in diagrams:
-            wd.emitted_ts = now_ms
-            records.append((self.output_topic, encode_diagram(wd), wd.stream.encode(), None))
-        delivery = _Delivery(records)
-        started = time.perf_counter()
         await self.guarded(self._attempt, delivery, stage="publish")
         m = self._metrics
-        m.send_latency.observe(time.perf_counter() - started)
-        m.messages_sent.labels(topic=self.dlq_topic).inc(len(dead_letters))
-        m.messages_sent.labels(topic=self.output_topic).inc(len(diagrams))
+        m.send_latency.observe(time.perf_counter() - delivery.started)
+        if delivery.dead_letters:
+            m.messages_sent.labels(topic=self.dlq_topic).inc(delivery.dead_letters)
+        if delivery.diagrams:
+            m.messages_sent.labels(topic=self.output_topic).inc(len(delivery.diagrams))
+        per_backend: dict[str, int] = {}
         now = time.time()
-        for wd in diagrams:
-            m.windows.labels(backend=wd.backend).inc()
+        latency = m.end_to_end_latency
+        for wd in delivery.diagrams:
+            per_backend[wd.backend] = per_backend.get(wd.backend, 0) + 1
             if wd.end_ts is not None and wd.end_ts > 0:
-                m.end_to_end_latency.observe(max(0.0, now - wd.end_ts / 1000))
+                latency.observe(max(0.0, now - wd.end_ts / 1000))
+        for backend, count in per_backend.items():
+            m.windows.labels(backend=backend).inc(count)
 
     async def guarded(
         self, attempt: Callable[..., Awaitable[T]], *args: Any, stage: str = "publish"
@@ -112,24 +169,66 @@ class Publisher:
                 log.warning("%s failed (%s: %s); retrying", stage, type(exc).__name__, exc)
             await asyncio.sleep(RETRY_S)
 
-    async def _attempt(self, delivery: _Delivery) -> None:
+    async def _topic_partitions(self, topic: str) -> list[int]:
+        parts = self._partitions.get(topic)
+        if parts is None:
+            found = await self._producer.partitions_for(topic)  # waits for metadata
+            parts = self._partitions[topic] = sorted(found)
+        return parts
+
+    def _group(self, topic: str, parts: list[int], records: list[Record]) -> list[_Batch]:
+        """Records -> one batch per partition (keeping their order within a partition)."""
+        by_partition: dict[int, list[Record]] = {}
+        cache = self._key_partition
+        for record in records:
+            key = record[1]
+            if key is None:
+                partition = self._partitioner(None, parts, parts)
+            else:
+                partition = cache.get((topic, key), -1)
+                if partition < 0:
+                    partition = cache[(topic, key)] = self._partitioner(key, parts, parts)
+            by_partition.setdefault(partition, []).append(record)
+        return [_Batch(topic, p, recs) for p, recs in sorted(by_partition.items())]
+
+    async def _send_batch(self, batch: _Batch) -> None:
+        """Hand ``batch``'s records to the producer as closed record batches (sent at once).
+
+        Records that do not fit one record batch (``max_batch_size``) go as several; the
+        batch's future then completes when all of them are acknowledged.
+        """
+        producer = self._producer
+        futures = []
+        builder = producer.create_batch()
+        for value, key, headers in batch.records:
+            if builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
+                futures.append(await self._submit(builder, batch))
+                builder = producer.create_batch()
+                builder.append(timestamp=None, key=key, value=value, headers=headers)
+        futures.append(await self._submit(builder, batch))
+        batch.future = futures[0] if len(futures) == 1 else asyncio.gather(*futures)
+
+    async def _submit(self, builder: Any, batch: _Batch) -> asyncio.Future[Any]:
+        builder.close()  # complete: no linger, and no producer.send() record slips in
+        return await self._producer.send_batch(builder, batch.topic, partition=batch.partition)
+
+    async def _attempt(self, delivery: Delivery) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.attempt_timeout_s
-        send = self._producer.send
-        for i, (topic, value, key, headers) in enumerate(delivery.records):
-            future = delivery.futures[i]
-            if future is None or (future.done() and (future.cancelled() or future.exception())):
+        for batch in delivery.batches:
+            if not batch.live:
                 left = deadline - loop.time()
                 if left <= 0:
                     raise TimeoutError("sending took longer than the attempt timeout")
-                delivery.futures[i] = await asyncio.wait_for(
-                    send(topic, value=value, key=key, headers=headers), left
-                )
-        pending = [f for f in delivery.futures if f is not None and not f.done()]
+                await asyncio.wait_for(self._send_batch(batch), left)
+        pending = [
+            b.future for b in delivery.batches if b.future is not None and not b.future.done()
+        ]
         if pending:  # asyncio.wait never cancels them: a later attempt awaits the same sends
             await asyncio.wait(pending, timeout=max(0.0, deadline - loop.time()))
         failed = None
-        for future in delivery.futures:
+        for batch in delivery.batches:
+            future = batch.future
             assert future is not None
             if not future.done():
                 raise TimeoutError(

@@ -8,7 +8,9 @@
 
 The worker opens one root span per micro-batch when it is fetched and closes it after its
 diagrams are published and its offsets committed; the stages (``decode_buffer``, ``compute``,
-``publish``, ``commit``) are its children. Spans go to whatever ``TracerProvider`` the
+``publish``: handed to the producer until acknowledged, ``commit``) are its children. Fetches
+merged into one job while it waited for compute keep their own roots; the job's stages hang
+under the first. Spans go to whatever ``TracerProvider`` the
 application installed (the SDK's exporters: OTLP, console, in-memory in tests); with none
 installed, OpenTelemetry's API drops them.
 
@@ -88,6 +90,18 @@ class BatchTracer:
         if root is None:
             return _NULL
         return self._stage(root, name, attributes)
+
+    def open_stage(self, root: Any, name: str, **attributes: Any) -> Any:
+        """A child span of ``root`` that ends with ``close`` (it may cross tasks), or None."""
+        if root is None:
+            return None
+        context = self._trace.set_span_in_context(root)
+        return self._tracer.start_span(name, context=context, attributes=_clean(attributes))
+
+    def close(self, span: Any) -> None:
+        """End a span of ``open_stage`` (None: nothing)."""
+        if span is not None:
+            span.end()
 
     @contextlib.contextmanager
     def _stage(self, root: Any, name: str, attributes: dict[str, Any]) -> Iterator[Any]:

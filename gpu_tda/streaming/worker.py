@@ -3,17 +3,18 @@
     async with KafkaWorker(WorkerSettings(bootstrap_servers="127.0.0.1:9092")) as worker:
         await worker.run()                      # until request_stop() / SIGTERM
 
-Pipeline (one task each, joined by a bounded queue of ``Job``s):
+The data path, one module per step:
 
-* **intake** (``run``): ``getmany`` micro-batches (max records, linger) -> ``build_job``: decode,
-  dead letters, ring buffers, due windows, and every ``commit_interval_ms`` a checkpoint snapshot
-  per changed partition. When ``max_inflight`` jobs wait, the partitions are paused.
-* **compute + publish** (``_compute_loop``): the job's windows in a thread
-  (``asyncio.to_thread``; numba releases the GIL, so heartbeats go on), then dead letters and
-  diagrams sent and acknowledged, then the job's checkpoints written and their offsets committed.
-  A snapshot is only taken after all earlier records were turned into jobs, and jobs complete in
-  order, so a checkpoint is never ahead of what was published. See ``checkpoint`` for the
-  replay design.
+* ``fetch``: messages -> a micro-batch of records (``getmany``, max records, linger);
+* ``intake``: records -> decode -> ring buffers -> due windows, dead letters: a ``Job``; every
+  ``commit_interval_ms`` a checkpoint snapshot per changed partition joins the job;
+* ``pipeline``: jobs in order through ``compute_stage`` (batch -> kernel -> diagrams ->
+  encoded, in a thread), ``publisher`` (-> messages, acknowledged) and ``committer``
+  (checkpoint, offset commit), the stages overlapping, with bounded work in flight
+  (``backpressure`` pauses the input at the limit);
+* ``rebalance``: partitions revoked (flush, checkpoint, commit) and assigned (restore, seek).
+
+This module wires them: ``run`` is the intake loop; ``start``/``stop`` the client lifecycle.
 
 Reliability (``breakers``): the GPU path runs behind the ``gpu`` circuit breaker (failed GPU
 batches, then every GPU batch while it is open, go to the CPU), publishing behind the
@@ -23,10 +24,7 @@ not tied to an event (window memory, streams, GPU memory, the Redis breaker) are
 most every ``GAUGE_INTERVAL_S``. With ``GPU_TDA_TRACING=1`` (or ``tracing=True``) each
 micro-batch is an OpenTelemetry span with its stages as children (``tracing``).
 
-Rebalances: revoke = stop applying the partition's records, wait for every queued job, write a
-final checkpoint, commit, forget the state (kept aside in case the same partition comes back
-unchanged). Assign = read the partition's checkpoint, rebuild its state, seek to its replay
-offset. SIGTERM: stop fetching, finish queued jobs, checkpoint, commit, leave the group.
+SIGTERM: stop fetching, finish the jobs in flight, checkpoint, commit, leave the group.
 """
 
 from __future__ import annotations
@@ -37,14 +35,14 @@ import logging
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.structs import OffsetAndMetadata
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from gpu_tda.backends import Backend
 from gpu_tda.metrics import WorkerMetrics
 from gpu_tda.settings import WorkerSettings
-from gpu_tda.streaming.batch import BatchStats, ComputeFn, WindowComputer
+from gpu_tda.streaming.backpressure import InputPause
+from gpu_tda.streaming.batch import ComputeFn, WindowComputer
 from gpu_tda.streaming.breakers import (
     BreakerConfig,
     GpuGuard,
@@ -55,12 +53,16 @@ from gpu_tda.streaming.breakers import (
 )
 from gpu_tda.streaming.checkpoint import PartitionState
 from gpu_tda.streaming.checkpoint_store import CheckpointStore
-from gpu_tda.streaming.diagram import WindowDiagram
+from gpu_tda.streaming.committer import Committer
+from gpu_tda.streaming.compute_stage import JobComputer
 from gpu_tda.streaming.exceptions import WorkerStoppedError
+from gpu_tda.streaming.fetch import fetch_micro_batch
 from gpu_tda.streaming.health import HealthServer
 from gpu_tda.streaming.intake import Job, build_job
+from gpu_tda.streaming.kafka_clients import make_consumer, make_producer
+from gpu_tda.streaming.pipeline import Pipeline
 from gpu_tda.streaming.publisher import Publisher
-from gpu_tda.streaming.shadow import shadow_compare
+from gpu_tda.streaming.rebalance import Rebalancer
 from gpu_tda.streaming.topics import ensure_topics
 from gpu_tda.streaming.tracing import BatchTracer, tracing_requested
 from gpu_tda.streaming.windows import make_specs
@@ -99,37 +101,31 @@ class KafkaWorker:
         self.computer = WindowComputer(
             settings.maxdim, settings.threshold, settings.backend, compute_fn=self.gpu_guard
         )
+        self._job_computer = JobComputer(self.computer, self.gpu_guard, self.metrics)
         self._producer_breaker = producer_breaker
         self._publish_timeout_s = publish_timeout_s
         self.tracer = BatchTracer(
             tracing_requested() if tracing is None else tracing, tracer_provider
         )
-        self._spans: dict[int, Any] = {}
-        self._pause_reasons: set[str] = set()
+        self._input_pause = InputPause(self.metrics)
         self._last_gauges = 0.0
-        self._gpu_used = False
         for i, spec in enumerate(self.specs):
             self.metrics.window_size.labels(scale=str(i)).set(spec.size)
         self._flags = flags
         self._owns_flags = False
         self._states: dict[int, PartitionState] = {}
-        self._parked: dict[int, tuple[PartitionState, dict[str, Any]]] = {}
-        self._queue: asyncio.Queue[Job] = asyncio.Queue(maxsize=settings.max_inflight)
-        self._created = 0
-        self._completed = 0
-        self._progress = asyncio.Condition()
         self._stopping = asyncio.Event()
-        self._assigned = False
         self._last_checkpoint = time.monotonic()
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
         self._publisher: Publisher | None = None
         self._store: CheckpointStore | None = None
+        self._committer: Committer | None = None
+        self._pipeline: Pipeline | None = None
+        self._rebalancer: Rebalancer | None = None
         self._health: HealthServer | None = None
-        self._compute_task: asyncio.Task[None] | None = None
         self._started = False
         self._closed = False
-        self.windows_published = 0
         self.records_handled = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -152,13 +148,7 @@ class KafkaWorker:
                 configs={s.checkpoint_topic_name: {"cleanup.policy": "compact"}},
             )
         )[s.checkpoint_topic_name]
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=s.bootstrap_servers,
-            client_id=s.client_id,
-            linger_ms=5,
-            acks="all",
-            max_batch_size=1 << 20,  # a maxdim-0 diagram of 128 points is ~3.5 KB: batch many
-        )
+        self._producer = make_producer(s)
         await self._producer.start()
         self._publisher = Publisher(
             self._producer,
@@ -181,21 +171,32 @@ class KafkaWorker:
             )
             self._owns_flags = True
             await asyncio.to_thread(self._flags.start)
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=s.bootstrap_servers,
-            group_id=s.group_id,
-            client_id=s.client_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            session_timeout_ms=s.session_timeout_ms,
-            heartbeat_interval_ms=max(100, s.session_timeout_ms // 4),
-            max_poll_interval_ms=max(300_000, s.session_timeout_ms),
-            max_partition_fetch_bytes=4 << 20,
-            fetch_max_wait_ms=100,  # the broker may hold an empty fetch this long
+        self._consumer = make_consumer(s)
+        self._input_pause.attach(self._consumer)
+        self._committer = Committer(self._store, self._consumer, s.input_topic, self.metrics)
+        self._pipeline = Pipeline(
+            self._job_computer,
+            self._publisher,
+            self._committer.commit,
+            metrics=self.metrics,
+            tracer=self.tracer,
+            pause=self._input_pause,
+            max_inflight=s.max_inflight,
+            max_batch_records=s.max_batch_records,
         )
-        self._consumer.subscribe([s.input_topic], listener=_Listener(self))
+        self._rebalancer = Rebalancer(
+            s.input_topic,
+            self.specs,
+            self._states,
+            consumer=self._consumer,
+            store=self._store,
+            committer=self._committer,
+            drain=self._pipeline.drain,
+            pause=self._input_pause,
+        )
+        self._consumer.subscribe([s.input_topic], listener=self._rebalancer)
         await self._consumer.start()
-        self._compute_task = asyncio.create_task(self._compute_loop(), name="gpu-tda-compute")
+        self._pipeline.start()
         if s.metrics_port is not None:
             self._health = HealthServer(
                 self.metrics.registry, lambda: self.ready, s.metrics_port, self.breaker_states
@@ -205,18 +206,29 @@ class KafkaWorker:
     @property
     def ready(self) -> bool:
         """True once partitions are assigned and their windows restored."""
-        return self._assigned and not self._stopping.is_set()
+        assigned = self._rebalancer is not None and self._rebalancer.assigned
+        return assigned and not self._stopping.is_set()
 
     @property
     def metrics_port(self) -> int | None:
         return None if self._health is None else self._health.port
+
+    @property
+    def windows_published(self) -> int:
+        """Windows whose diagrams the broker acknowledged."""
+        return 0 if self._pipeline is None else self._pipeline.windows_published
+
+    @property
+    def paused(self) -> bool:
+        """Whether the input partitions are paused (backpressure or producer breaker)."""
+        return self._input_pause.paused
 
     def request_stop(self) -> None:
         """Ask ``run`` to return after the current micro-batch (signal-handler safe)."""
         self._stopping.set()
 
     async def stop(self) -> None:
-        """Finish queued work, checkpoint, commit, leave the group, close. Idempotent."""
+        """Finish the jobs in flight, checkpoint, commit, leave the group, close. Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -230,15 +242,15 @@ class KafkaWorker:
             await self._close_clients()
 
     async def _final_flush(self) -> None:
-        await self._drain()
-        states, self._states = self._states, {}
-        await self._save_and_commit([s.snapshot() for s in states.values()])
+        assert self._pipeline is not None and self._committer is not None
+        await self._pipeline.drain()
+        states = list(self._states.values())
+        self._states.clear()
+        await self._committer.commit([s.snapshot() for s in states])
 
     async def _close_clients(self) -> None:
-        if self._compute_task is not None:
-            self._compute_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._compute_task
+        if self._pipeline is not None:
+            await self._pipeline.stop()
         for closer in (
             self._consumer.stop if self._consumer else None,  # leaves the group
             self._store.stop if self._store else None,
@@ -268,6 +280,7 @@ class KafkaWorker:
         """
         if not self._started or self._closed:
             raise WorkerStoppedError("run() needs a started, not stopped worker")
+        assert self._pipeline is not None
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         handled = 0
@@ -289,32 +302,24 @@ class KafkaWorker:
                 self._maybe_snapshot(job)
                 self._refresh_gauges()
                 if job.checkpoints:
-                    await self._enqueue(job)
+                    await self._pipeline.submit(job)
                 continue
             handled += job.records
-            await self._enqueue(job)
-        await self._drain()
+            await self._pipeline.submit(job)
+        await self._pipeline.drain()
         return handled
 
     async def _fetch_job(self, wait_ms: int, limit: int) -> Job | None:
-        """One micro-batch: a ``getmany``, then more until ``limit`` records or the linger."""
+        """One micro-batch of records -> a job (None when nothing came)."""
         assert self._consumer is not None
-        batch = await self._consumer.getmany(timeout_ms=wait_ms, max_records=limit)
-        owners = dict(self._states)  # the partition states these records belong to
+        batch = await fetch_micro_batch(
+            self._consumer,
+            self._states,
+            wait_ms=wait_ms,
+            limit=limit,
+            linger_s=self.settings.linger_ms / 1000,
+        )
         total = sum(len(records) for records in batch.values())
-        linger = self.settings.linger_ms / 1000
-        if total and total < limit and linger > 0:
-            loop = asyncio.get_running_loop()
-            end = loop.time() + linger
-            while total < limit and (left := end - loop.time()) > 0:
-                more = await self._consumer.getmany(
-                    timeout_ms=max(1, int(left * 1000)), max_records=limit - total
-                )
-                total -= self._drop_stale(batch, owners)
-                owners = dict(self._states)
-                for tp, records in more.items():
-                    batch.setdefault(tp, []).extend(records)
-                    total += len(records)
         if not total:
             return None
         for tp, records in batch.items():
@@ -327,24 +332,12 @@ class KafkaWorker:
             root.set_attributes(
                 {"records": job.records, "points": job.points, "windows": len(job.due)}
             )
-            self._spans[id(job)] = root
+            job.spans.append(root)
         self.records_handled += job.records
         self._maybe_snapshot(job)
         self._observe_lag()
         self._refresh_gauges()
         return job
-
-    def _drop_stale(self, batch: dict[Any, list[Any]], owners: dict[int, PartitionState]) -> int:
-        """Forget records fetched for a partition state that a rebalance replaced meanwhile.
-
-        The new state was restored from its checkpoint and the consumer seeked to its replay
-        offset, so those records come again (to us or to the partition's new owner).
-        """
-        dropped = 0
-        for tp in list(batch):
-            if self._states.get(tp.partition) is not owners.get(tp.partition):
-                dropped += len(batch.pop(tp))
-        return dropped
 
     def _maybe_snapshot(self, job: Job) -> None:
         now = time.monotonic()
@@ -358,10 +351,10 @@ class KafkaWorker:
                     job.checkpoints.append(doc)
                 state.dirty = False
 
-    def _refresh_gauges(self, force: bool = False) -> None:
+    def _refresh_gauges(self) -> None:
         """Gauges not tied to an event, at most every ``GAUGE_INTERVAL_S``."""
         now = time.monotonic()
-        if not force and now - self._last_gauges < GAUGE_INTERVAL_S:
+        if now - self._last_gauges < GAUGE_INTERVAL_S:
             return
         self._last_gauges = now
         m = self.metrics
@@ -370,7 +363,7 @@ class KafkaWorker:
         state = redis_state(self._flags)
         if state is not None:
             m.set_breaker("redis", state)
-        if self._gpu_used:
+        if self._job_computer.gpu_used:
             from gpu_tda.gpu_engine import device_memory
 
             with contextlib.suppress(Exception):
@@ -399,47 +392,14 @@ class KafkaWorker:
             shadow = self._flags.is_enabled(SHADOW_COMPARE, stream)
         return backend, shadow
 
-    async def _enqueue(self, job: Job) -> None:
-        assert self._consumer is not None
-        self._created += 1
-        self.metrics.inflight_batches.set(self._created - self._completed)
-        if self._queue.full():
-            self._pause("backpressure")
-        await self._queue.put(job)
-
-    def _maybe_resume(self) -> None:
-        if self._queue.qsize() <= self.settings.max_inflight // 2:
-            self._resume("backpressure")
-
-    def _pause(self, reason: str) -> None:
-        """Pause every assigned input partition (until no reason is left)."""
-        if self._consumer is None:
-            return
-        self._pause_reasons.add(reason)
-        parts = self._consumer.assignment()
-        self._consumer.pause(*parts)
-        self.metrics.paused_partitions.set(len(parts))
-
-    def _resume(self, reason: str) -> None:
-        if reason not in self._pause_reasons:
-            return
-        self._pause_reasons.discard(reason)
-        if not self._pause_reasons and self._consumer is not None:
-            self._consumer.resume(*self._consumer.paused())
-            self.metrics.paused_partitions.set(0)
-
     def _on_producer_breaker(self, name: str, state: str) -> None:
         """Producer breaker open: stop taking input until publishing works again."""
         if state == "open":
-            self._pause("producer")
+            self._input_pause.pause("producer")
         elif state == "closed":
-            self._resume("producer")
+            self._input_pause.resume("producer")
 
-    @property
-    def paused(self) -> bool:
-        """Whether the input partitions are paused (backpressure or producer breaker)."""
-        return bool(self._pause_reasons)
-
+    # -- status ---------------------------------------------------------------------------------
     def breaker_history(self) -> dict[str, list[str]]:
         """The states each breaker moved to, oldest first (gpu, producer)."""
         history = {"gpu": breaker_transitions(self.gpu_guard.breaker)}
@@ -457,151 +417,8 @@ class KafkaWorker:
             states["redis"] = redis
         return states
 
-    async def _drain(self) -> None:
-        """Wait until every job created so far is published (and its checkpoints committed)."""
-        async with self._progress:
-            await self._progress.wait_for(lambda: self._completed >= self._created)
-
-    # -- compute + publish ----------------------------------------------------------------------
-    async def _compute_loop(self) -> None:
-        while True:
-            job = await self._queue.get()
-            try:
-                await self._complete(job)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                self.metrics.processing_errors.labels(stage="job").inc()
-                log.exception("a micro-batch failed; the next checkpoint covers it")
-            finally:
-                self._queue.task_done()
-                async with self._progress:
-                    self._completed += 1
-                    self._progress.notify_all()
-                self.metrics.inflight_batches.set(self._created - self._completed)
-                self._maybe_resume()
-
-    async def _complete(self, job: Job) -> None:
-        root = self._spans.pop(id(job), None)
-        try:
-            await self._complete_traced(job, root)
-        finally:
-            self.tracer.end_batch(root)
-
-    async def _complete_traced(self, job: Job, root: Any) -> None:
-        diagrams: list[WindowDiagram] = []
-        tracer = self.tracer
-        if job.due:
-            with tracer.stage(root, "compute", windows=len(job.due)):
-                try:
-                    diagrams = await asyncio.to_thread(self._compute, job)
-                except Exception:
-                    self.metrics.processing_errors.labels(stage="compute").inc()
-                    log.exception("computing %d windows failed; they are skipped", len(job.due))
-        assert self._publisher is not None
-        if diagrams or job.dead_letters:
-            with tracer.stage(
-                root, "publish", diagrams=len(diagrams), dead_letters=len(job.dead_letters)
-            ):
-                await self._publisher.publish(diagrams, job.dead_letters)
-        self.windows_published += len(diagrams)
-        if job.checkpoints:
-            with tracer.stage(root, "commit", partitions=len(job.checkpoints)):
-                await self._publisher.guarded(
-                    self._save_and_commit, job.checkpoints, stage="checkpoint"
-                )
-
-    def _compute(self, job: Job) -> list[WindowDiagram]:
-        stats = BatchStats()
-        self.gpu_guard.take_fallbacks()  # forget shadow-compare failures of earlier jobs
-        diagrams = self.computer.compute(job.due, job.backends, stats)
-        maxdim = str(self.computer.maxdim)
-        for backend, seconds in stats.seconds.items():
-            self.metrics.compute_seconds.labels(backend=backend, maxdim=maxdim).observe(seconds)
-        # one reason per GPU batch redone on the CPU (the guard's labels are finer than stats')
-        for reason in self.gpu_guard.take_fallbacks():
-            self.metrics.backend_fallbacks.labels(reason=reason).inc()
-        if Backend.GPU.value in stats.seconds:
-            self._gpu_used = True
-        if job.shadow:
-            shadow_compare(self.computer, job.due, diagrams, job.shadow, self.metrics)
-        return diagrams
-
-    async def _save_and_commit(self, docs: list[dict[str, Any] | None]) -> None:
-        assert self._store is not None and self._consumer is not None
-        offsets = {}
-        for doc in docs:
-            if doc is None:
-                continue
-            await self._store.save(doc)
-            self.metrics.checkpoints.inc()
-            tp = TopicPartition(self.settings.input_topic, int(doc["partition"]))
-            offsets[tp] = OffsetAndMetadata(int(doc["offset"]), "")
-        if offsets:
-            try:  # informational (lag tools): the checkpoint is what a restart reads
-                await self._consumer.commit(offsets)
-            except Exception as exc:
-                self.metrics.processing_errors.labels(stage="commit").inc()
-                log.info("offset commit skipped (%s); the checkpoint is saved", exc)
-
-    # -- rebalance ------------------------------------------------------------------------------
-    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Flush and checkpoint the partitions we lose, then forget them."""
-        self._assigned = False
-        mine = {
-            tp.partition: self._states.pop(tp.partition)
-            for tp in revoked
-            if tp.topic == self.settings.input_topic and tp.partition in self._states
-        }
-        if not mine:
-            return
-        try:
-            await self._drain()
-            docs = {p: state.snapshot() for p, state in mine.items()}
-            await self._save_and_commit(list(docs.values()))
-            for p, state in mine.items():
-                doc = docs[p]
-                if doc is not None:
-                    self._parked[p] = (state, doc)
-        except Exception:
-            log.exception("flushing revoked partitions failed; they will be replayed")
-
-    async def on_assigned(self, assigned: set[TopicPartition]) -> None:
-        """Rebuild each new partition's windows from its checkpoint and seek to its replay start."""
-        assert self._consumer is not None and self._store is not None
-        topic = self.settings.input_topic
-        for tp in sorted(assigned, key=lambda t: t.partition):
-            if tp.topic != topic or tp.partition in self._states:
-                continue
-            doc = await self._store.load(topic, tp.partition)
-            parked = self._parked.pop(tp.partition, None)
-            if doc is not None and parked is not None and parked[1] == doc:
-                state = parked[0]  # nobody else touched it since we let it go
-                assert state.position is not None
-                self._consumer.seek(tp, state.position)
-            elif doc is not None:
-                state = PartitionState.restore(topic, tp.partition, self.specs, doc)
-                assert state.start_offset is not None
-                self._consumer.seek(tp, state.start_offset)
-                log.info("partition %d: replaying from offset %d", tp.partition, state.start_offset)
-            else:
-                committed = await self._consumer.committed(tp)
-                if committed is not None:
-                    log.warning(
-                        "partition %d has a committed offset but no checkpoint; "
-                        "replaying it from the beginning",
-                        tp.partition,
-                    )
-                begin = (await self._consumer.beginning_offsets([tp]))[tp]
-                state = PartitionState(topic, tp.partition, self.specs, start_offset=begin)
-                self._consumer.seek(tp, begin)
-            self._states[tp.partition] = state
-        self._parked.clear()
-        self._assigned = True
-        if self._pause_reasons:  # a new assignment starts unpaused
-            self._consumer.pause(*self._consumer.assignment())
-
     def memory_bytes(self) -> int:
+        """Bytes held by the ring buffers of every assigned partition."""
         return sum(state.memory_bytes() for state in self._states.values())
 
     def diagnostics(self) -> dict[str, Any]:
@@ -612,14 +429,3 @@ class KafkaWorker:
             "records": self.records_handled,
             "windows": self.windows_published,
         }
-
-
-class _Listener(ConsumerRebalanceListener):
-    def __init__(self, worker: KafkaWorker) -> None:
-        self._worker = worker
-
-    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
-        await self._worker.on_revoked(revoked)
-
-    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        await self._worker.on_assigned(assigned)

@@ -84,13 +84,13 @@ async def test_sigkill_mid_stream_then_restart_loses_no_window_and_replays_ident
     settings = stream_settings(max_batch_records=4, partitions=2)
     data, messages = synthetic_messages(streams=6, messages_per_stream=40, seed=11)
     expected = expected_windows(data, settings)
-    half = len(messages) // 2
+    half, last = len(messages) // 2, 3 * len(messages) // 4
     await create_topics(settings)
     await produce(settings.bootstrap_servers, settings.input_topic, messages[:half])
     log = tmp_path / "worker.log"
     proc = spawn_worker(settings, log)
     try:
-        # first half processed and checkpointed, then the rest arrives and the worker dies in it
+        # first half processed and checkpointed
         published = await read_topic(
             settings.bootstrap_servers,
             settings.output_topic,
@@ -99,14 +99,16 @@ async def test_sigkill_mid_stream_then_restart_loses_no_window_and_replays_ident
         )
         assert len(published) >= 40, log.read_text()[-3000:]
         await asyncio.sleep(0.5)  # > commit interval: a checkpoint exists
-        await produce(settings.bootstrap_servers, settings.input_topic, messages[half:])
+        # a third quarter arrives and the worker dies in it; the last quarter comes after
+        await produce(settings.bootstrap_servers, settings.input_topic, messages[half:last])
         await asyncio.sleep(0.3)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         before_kill = await read_topic(
             settings.bootstrap_servers, settings.output_topic, quiet=1.0, timeout=10
         )
-        assert window_keys(before_kill) < set(expected), "killed too late to test anything"
+        assert window_keys(before_kill) < set(expected)
+        await produce(settings.bootstrap_servers, settings.input_topic, messages[last:])
 
         proc = spawn_worker(settings, log)
         records = await wait_for_windows(settings, set(expected), timeout=120)

@@ -1,0 +1,62 @@
+"""Job -> batch -> kernel -> diagrams -> encoded values: the worker's compute stage.
+
+Runs in a thread (``asyncio.to_thread``): the numba kernels release the GIL, so the event loop
+keeps fetching and publishing meanwhile. Encoding the diagrams happens here too, so the event
+loop only hands finished bytes to the producer.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from gpu_tda.backends import Backend
+from gpu_tda.metrics import WorkerMetrics
+from gpu_tda.streaming.batch import BatchStats, WindowComputer
+from gpu_tda.streaming.breakers import GpuGuard
+from gpu_tda.streaming.diagram import WindowDiagram, encode_diagram
+from gpu_tda.streaming.intake import Job
+from gpu_tda.streaming.shadow import shadow_compare
+
+
+@dataclass
+class Computed:
+    """A job's diagrams and their output-topic values (``values[i]`` encodes ``diagrams[i]``)."""
+
+    job: Job
+    diagrams: list[WindowDiagram]
+    values: list[bytes]
+
+
+class JobComputer:
+    """Computes a job's due windows (GPU guard, metrics, shadow compares) and encodes them."""
+
+    def __init__(self, computer: WindowComputer, gpu_guard: GpuGuard, metrics: WorkerMetrics):
+        self.computer = computer
+        self.gpu_guard = gpu_guard
+        self.metrics = metrics
+        self.gpu_used = False
+
+    def __call__(self, job: Job) -> Computed:
+        """The job's diagrams, in the order of ``job.due``, encoded (``emitted_ts`` = now)."""
+        diagrams = self._compute(job) if job.due else []
+        now_ms = int(time.time() * 1000)
+        for wd in diagrams:
+            wd.emitted_ts = now_ms
+        return Computed(job, diagrams, [encode_diagram(wd) for wd in diagrams])
+
+    def _compute(self, job: Job) -> list[WindowDiagram]:
+        stats = BatchStats()
+        self.gpu_guard.take_fallbacks()  # forget shadow-compare failures of earlier jobs
+        diagrams = self.computer.compute(job.due, job.backends, stats)
+        maxdim = str(self.computer.maxdim)
+        for backend, seconds in stats.seconds.items():
+            self.metrics.compute_seconds.labels(backend=backend, maxdim=maxdim).observe(seconds)
+        # one reason per GPU batch redone on the CPU (the guard's labels are finer than stats')
+        for reason in self.gpu_guard.take_fallbacks():
+            self.metrics.backend_fallbacks.labels(reason=reason).inc()
+        if Backend.GPU.value in stats.seconds:
+            self.gpu_used = True
+        if job.shadow:
+            shadow_compare(self.computer, job.due, diagrams, job.shadow, self.metrics)
+        return diagrams
