@@ -354,6 +354,17 @@ def compute_alone(maxdim: int, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+def tracing_in_process() -> dict:
+    """Span cost against the work of one micro-batch, from ``tracing_overhead``."""
+    from tracing_overhead import RECORDS_PER_BATCH, batch_seconds, span_seconds
+
+    return {
+        "span_s": span_seconds(2000),
+        "batch_s": batch_seconds(0, 50),
+        "records": RECORDS_PER_BATCH,
+    }
+
+
 def rss_probe(streams: int = 1000, window: int = 1000) -> dict:
     """RSS of a process whose ring buffers hold ``streams * window`` points (run in a child)."""
     from gpu_tda.streaming.checkpoint import PartitionState
@@ -415,6 +426,13 @@ def markdown(report: dict) -> str:
                   f"off {', '.join(fmt(x) for x in off)} points/s, "
                   f"on {', '.join(fmt(x) for x in on)} points/s: "
                   f"overhead {overhead:.1f}% of throughput (mean of each)."]  # fmt: skip
+    spans = report.get("tracing_in_process")
+    if spans:
+        lines += ["", "Tracing overhead in-process (`tracing_overhead.py`, no broker noise): the "
+                  f"worker's spans of one micro-batch take {spans['span_s'] * 1e6:.0f} µs, its "
+                  f"decode, buffer, compute and encode {spans['batch_s'] * 1e3:.1f} ms "
+                  f"(maxdim 0, {spans['records']} messages): "
+                  f"{100 * spans['span_s'] / spans['batch_s']:.2f}%."]  # fmt: skip
     lines += ["", "Ceilings measured in the same run:", ""]
     for c in report["cases"]:
         if "broker_alone_consume_points_per_s" in c:
@@ -466,7 +484,8 @@ async def main_async(args: argparse.Namespace) -> dict:
         "compute_alone_windows_per_s": {md: compute_alone(md, 1000 if md == 0 else 100)
                                         for md in args.maxdims},
         "rss_probe": json.loads(probe.stdout), "peers": "none: no streaming peer to compare",
-        "tracing_drains": tracing, "worker_flags": WORKER_FLAGS,
+        "tracing_drains": tracing, "tracing_in_process": tracing_in_process(),
+        "worker_flags": WORKER_FLAGS,
         "reader_fetch_wait_ms": READER_FETCH_WAIT_MS,
     }  # fmt: skip
 
