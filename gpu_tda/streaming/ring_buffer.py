@@ -178,14 +178,14 @@ class RingBuffer:
         first = min(m, self.capacity - slot)
         rest = m - first
         self._points[slot : slot + first] = points[:first]
-        self._points[:rest] = points[first:]
-        for column, value in (
-            (self._offsets, offset),
-            (self._ts, ts),
-            (self._message_start, message_start),
-        ):
-            column[slot : slot + first] = value
-            column[:rest] = value
+        self._offsets[slot : slot + first] = offset
+        self._ts[slot : slot + first] = ts
+        self._message_start[slot : slot + first] = message_start
+        if rest:  # wrapped around the end of the ring
+            self._points[:rest] = points[first:]
+            self._offsets[:rest] = offset
+            self._ts[:rest] = ts
+            self._message_start[:rest] = message_start
 
     # -- what the future still needs ------------------------------------------------------------
     def next_needed_index(self) -> int:
