@@ -8,10 +8,12 @@ and numba.cuda through the functions below.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from types import ModuleType
 from typing import Any
 
@@ -83,7 +85,27 @@ def numba_cuda() -> ModuleType:
     """numba's CUDA target (the simulator when NUMBA_ENABLE_CUDASIM is set)."""
     from numba import cuda
 
+    if simulator_enabled():
+        _serialize_simulated_kernels()
     return cuda
+
+
+@functools.cache
+def _serialize_simulated_kernels() -> None:
+    """Make a simulated kernel launched while another runs (in another thread: the worker
+    scatters points into its device rings while it computes) wait for it: the simulator runs
+    one kernel at a time per process and otherwise fails the second."""
+    from numba.cuda.simulator import kernel
+
+    push = kernel._push_kernel_context
+    lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def one_at_a_time(module: Any) -> Iterator[None]:
+        with lock, push(module):
+            yield
+
+    kernel._push_kernel_context = one_at_a_time
 
 
 def exact_float64_ops() -> tuple[Callable[..., Any], Callable[..., Any]]:

@@ -87,6 +87,11 @@ class WorkerMetrics:
         self.window_memory = Gauge(
             "tda_window_memory_bytes", "Bytes held by all ring buffers.", registry=r
         )
+        self.device_ring_memory = Gauge(
+            "tda_device_ring_memory_bytes",
+            "Device bytes held by the worker's device ring buffers (0 without them).",
+            registry=r,
+        )
         self.window_slide_latency = Histogram(
             "tda_window_slide_latency_seconds",
             "Appending one micro-batch to the ring buffers and cutting its due windows.",

@@ -2,16 +2,20 @@
 
 ``WindowComputer`` is shared by the embeddable processor and the Kafka worker. It groups the due
 windows by window size and backend, runs each group as one batch, and turns the results into
-``WindowDiagram``s in the order the windows were given. A failing GPU batch is recomputed on the
-CPU (``on_fallback`` is told why); the CPU result is what gets published.
+``WindowDiagram``s in the order the windows were given. GPU windows already gathered on the
+device (the worker's ``DeviceBatch``es) run as their own batches, on the device function. A
+failing GPU batch is recomputed on the CPU from its host points (``stats.fallbacks`` says why);
+the CPU result is what gets published.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,16 +24,38 @@ from gpu_tda.streaming.diagram import WindowDiagram
 from gpu_tda.streaming.ring_buffer import NO_VALUE, DueWindow
 from gpu_tda.validation import check_maxdim, check_threshold
 
+if TYPE_CHECKING:
+    from gpu_tda.streaming.device_mirror import DeviceBatch
+
 ComputeFn = Callable[..., list[list[np.ndarray]]]
 """``persistence_batch``-shaped: (windows, maxdim=, threshold=, backend=) -> diagrams each."""
 
+DeviceComputeFn = Callable[..., list[list[np.ndarray]]]
+"""(device batch, maxdim=, threshold=) -> diagrams of each of its windows, on the GPU."""
 
-def _default_compute(
+GpuCall = Callable[[], list[list[np.ndarray]]]
+"""One batch on the GPU, its arguments bound."""
+
+
+def persistence_batch_fn(
     windows: Sequence[np.ndarray], *, maxdim: int, threshold: float, backend: str
 ) -> list[list[np.ndarray]]:
-    from gpu_tda.api import persistence_batch  # the public API, imported when first used
+    """The default compute function: ``gpu_tda.persistence_batch`` (imported when first used)."""
+    from gpu_tda.api import persistence_batch
 
     return persistence_batch(list(windows), maxdim=maxdim, threshold=threshold, backend=backend)
+
+
+def persistence_of_batch_fn(
+    batch: DeviceBatch, *, maxdim: int, threshold: float
+) -> list[list[np.ndarray]]:
+    """The default device compute function: the GPU engine on ``batch.points`` (in place)."""
+    from gpu_tda.api import DEFAULT_MEMORY_LIMIT
+    from gpu_tda.gpu_engine import default_engine
+
+    return default_engine().persistence_of_batch(
+        batch.points, maxdim, threshold, DEFAULT_MEMORY_LIMIT
+    )
 
 
 @dataclass
@@ -56,29 +82,44 @@ class WindowComputer:
         backend: str = "auto",
         *,
         compute_fn: ComputeFn | None = None,
+        device_fn: DeviceComputeFn | None = None,
     ) -> None:
         self.maxdim = check_maxdim(maxdim)
         self.threshold = check_threshold(threshold)
         self.backend = resolve_backend(backend).value
-        self._compute_fn = compute_fn or _default_compute
+        self._compute_fn = compute_fn or persistence_batch_fn
+        self._device_fn = device_fn or persistence_of_batch_fn
 
     def compute(
         self,
         due: Sequence[DueWindow],
         backends: Sequence[str] | None = None,
         stats: BatchStats | None = None,
+        device_batches: Iterable[DeviceBatch] = (),
     ) -> list[WindowDiagram]:
-        """Diagrams of every window in ``due``, in the same order."""
+        """Diagrams of every window in ``due``, in the same order.
+
+        ``device_batches``: GPU windows of ``due`` already gathered on the device.
+        """
         if not due:
             return []
         chosen = [self.backend] * len(due) if backends is None else list(backends)
+        runs: list[tuple[list[int], list[np.ndarray], GpuCall | None]] = [
+            (batch.indices, batch.windows, functools.partial(self._device_call, batch))
+            for batch in device_batches
+        ]
+        on_device = {i for members, _, _ in runs for i in members}
         groups: dict[tuple[int, str], list[int]] = {}
         for i, (window, backend) in enumerate(zip(due, chosen, strict=True)):
-            groups.setdefault((window.spec.size, backend), []).append(i)
-        out: list[WindowDiagram | None] = [None] * len(due)
+            if i not in on_device:
+                groups.setdefault((window.spec.size, backend), []).append(i)
         for (_, backend), members in groups.items():
             clouds = [due[i].points for i in members]
-            used, results, seconds = self._run_group(clouds, backend, stats)
+            gpu_call = functools.partial(self._gpu_call, clouds)
+            runs.append((members, clouds, gpu_call if backend == Backend.GPU.value else None))
+        out: list[WindowDiagram | None] = [None] * len(due)
+        for members, clouds, gpu_call in runs:
+            used, results, seconds = self._run_group(clouds, gpu_call, stats)
             per_window_ms = 1000.0 * seconds / len(members)
             for i, dgms in zip(members, results, strict=True):
                 out[i] = self._diagram(due[i], dgms, used, per_window_ms)
@@ -105,16 +146,23 @@ class WindowComputer:
             [w.points for w in due], maxdim=self.maxdim, threshold=self.threshold, backend=backend
         )
 
+    def _gpu_call(self, clouds: list[np.ndarray]) -> list[list[np.ndarray]]:
+        return self._compute_fn(
+            clouds, maxdim=self.maxdim, threshold=self.threshold, backend=Backend.GPU.value
+        )
+
+    def _device_call(self, batch: DeviceBatch) -> list[list[np.ndarray]]:
+        return self._device_fn(batch, maxdim=self.maxdim, threshold=self.threshold)
+
     def _run_group(
-        self, clouds: list[np.ndarray], backend: str, stats: BatchStats | None
+        self, clouds: list[np.ndarray], gpu_call: GpuCall | None, stats: BatchStats | None
     ) -> tuple[str, list[list[np.ndarray]], float]:
+        """(backend used, diagrams, seconds) of one batch: ``gpu_call`` runs it on the GPU
+        (None: a CPU batch); when that fails the CPU computes ``clouds``."""
         started = time.perf_counter()
-        if backend == Backend.GPU.value:
+        if gpu_call is not None:
             try:
-                results = self._compute_fn(
-                    clouds, maxdim=self.maxdim, threshold=self.threshold, backend=backend
-                )
-                return backend, results, time.perf_counter() - started
+                return Backend.GPU.value, gpu_call(), time.perf_counter() - started
             except Exception as exc:  # a GPU that fails never loses the windows
                 if stats is not None:
                     stats.fallbacks.append(_fallback_reason(exc))

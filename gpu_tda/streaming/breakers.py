@@ -3,7 +3,8 @@
 Each breaker is an ``aiobreaker.CircuitBreaker`` whose state changes are exported as
 ``tda_circuit_breaker_state{name}`` (0 closed, 1 open, 2 half-open) and logged:
 
-* ``gpu`` (``GpuGuard``): wraps the ``persistence_batch``-shaped compute function. A GPU batch
+* ``gpu`` (``GpuGuard``): wraps the ``persistence_batch``-shaped compute function and the
+  batches gathered from the worker's device rings (``on_device``). A GPU batch
   fails when the call raises or when the GPU engine had to redo it on the CPU (device error, or
   out of memory even at one window). ``fail_max`` failures in a row open the breaker: GPU
   batches then go straight to the CPU (``tda_backend_fallbacks_total{reason="circuit_open"}``)
@@ -19,6 +20,7 @@ Each breaker is an ``aiobreaker.CircuitBreaker`` whose state changes are exporte
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import threading
@@ -26,7 +28,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from aiobreaker import CircuitBreaker, CircuitBreakerError, CircuitBreakerListener
@@ -35,6 +37,10 @@ from aiobreaker.state import CircuitBreakerState
 from gpu_tda.backends import Backend
 from gpu_tda.exceptions import BackendUnavailableError, MemoryBudgetError
 from gpu_tda.metrics import WorkerMetrics
+from gpu_tda.streaming.batch import persistence_of_batch_fn
+
+if TYPE_CHECKING:
+    from gpu_tda.streaming.device_mirror import DeviceBatch
 
 log = logging.getLogger(__name__)
 
@@ -149,13 +155,21 @@ class GpuGuard:
     CPU batches pass straight through. A failed GPU batch raises ``GpuPathError``, so the
     ``WindowComputer`` redoes it on the CPU and labels its windows "cpu"; when the GPU engine
     already computed it on the CPU, that result is handed back for the redo instead of
-    computing it twice. ``take_fallbacks()`` returns (and forgets) the reasons since the last
-    call. Calls come from one compute thread at a time.
+    computing it twice. ``on_device`` runs a batch gathered on the device (the worker's device
+    rings) behind the same breaker; its redo is of the batch's host windows. ``take_fallbacks()``
+    returns (and forgets) the reasons since the last call. Calls come from one compute thread
+    at a time.
     """
 
-    def __init__(self, compute_fn: Callable[..., Any], breaker: CircuitBreaker) -> None:
+    def __init__(
+        self,
+        compute_fn: Callable[..., Any],
+        breaker: CircuitBreaker,
+        device_fn: Callable[..., Any] = persistence_of_batch_fn,
+    ) -> None:
         """Prefer ``GpuGuard.create``: it excludes the windows' own errors from the count."""
         self._inner = compute_fn
+        self._device = device_fn
         self.breaker = breaker
         self._fallbacks: list[str] = []
         self._redo: tuple[object, list[list[np.ndarray]]] | None = None
@@ -169,25 +183,18 @@ class GpuGuard:
             if redo is not None and redo[0] is windows:
                 return redo[1]
             return self._inner(windows, maxdim=maxdim, threshold=threshold, backend=backend)
-        try:
-            return self.breaker.call(self._attempt, windows, maxdim, threshold)
-        except CircuitBreakerError as exc:
-            cause = exc.__cause__  # set when this very call opened the breaker
-            reason = _gpu_reason(cause) if cause is not None else "circuit_open"
-            if isinstance(cause, _EngineFellBack):
-                self._redo = (windows, cause.results)
-            self._note(reason)
-            raise GpuPathError(reason, f"GPU batch not run on the GPU: {exc.message}") from exc
-        except _EngineFellBack as exc:
-            self._redo = (windows, exc.results)
-            self._note(exc.reason)
-            raise GpuPathError(exc.reason, "the GPU engine fell back to the CPU") from None
-        except (ValueError, MemoryBudgetError):
-            raise  # the windows' fault, not the GPU's: the CPU would refuse them too
-        except Exception as exc:
-            reason = _gpu_reason(exc)
-            self._note(reason)
-            raise GpuPathError(reason, f"GPU batch failed: {exc}") from exc
+        run = functools.partial(
+            self._inner, windows, maxdim=maxdim, threshold=threshold, backend=backend
+        )
+        return self._guarded(windows, run)
+
+    def on_device(
+        self, batch: DeviceBatch, *, maxdim: int, threshold: float
+    ) -> list[list[np.ndarray]]:
+        """Diagrams of a device batch on the GPU, behind the breaker (``GpuPathError`` when
+        not: the CPU redo is of ``batch.windows``)."""
+        run = functools.partial(self._device, batch, maxdim=maxdim, threshold=threshold)
+        return self._guarded(batch.windows, run)
 
     @classmethod
     def create(
@@ -209,30 +216,41 @@ class GpuGuard:
             out, self._fallbacks = self._fallbacks, []
         return out
 
+    def _guarded(
+        self, windows: Sequence[np.ndarray], run: Callable[[], list[list[np.ndarray]]]
+    ) -> list[list[np.ndarray]]:
+        """``run()`` (the GPU batch of ``windows``) through the breaker."""
+        try:
+            return self.breaker.call(self._attempt, run)
+        except CircuitBreakerError as exc:
+            cause = exc.__cause__  # set when this very call opened the breaker
+            reason = _gpu_reason(cause) if cause is not None else "circuit_open"
+            if isinstance(cause, _EngineFellBack):
+                self._redo = (windows, cause.results)
+            self._note(reason)
+            raise GpuPathError(reason, f"GPU batch not run on the GPU: {exc.message}") from exc
+        except _EngineFellBack as exc:
+            self._redo = (windows, exc.results)
+            self._note(exc.reason)
+            raise GpuPathError(exc.reason, "the GPU engine fell back to the CPU") from None
+        except (ValueError, MemoryBudgetError):
+            raise  # the windows' fault, not the GPU's: the CPU would refuse them too
+        except Exception as exc:
+            reason = _gpu_reason(exc)
+            self._note(reason)
+            raise GpuPathError(reason, f"GPU batch failed: {exc}") from exc
+
     def _note(self, reason: str) -> None:
         with self._lock:
             self._fallbacks.append(reason)
 
-    def _attempt(
-        self, windows: Sequence[np.ndarray], maxdim: int, threshold: float
-    ) -> list[list[np.ndarray]]:
+    def _attempt(self, run: Callable[[], list[list[np.ndarray]]]) -> list[list[np.ndarray]]:
         before = _engine_failures()
-        results = self._inner(
-            windows, maxdim=maxdim, threshold=threshold, backend=Backend.GPU.value
-        )
+        results = run()
         after = _engine_failures()
         if after[0] > before[0]:
             raise _EngineFellBack(_gpu_reason_text(after[1]), results)
         return results
-
-
-def persistence_batch_fn(
-    windows: Sequence[np.ndarray], *, maxdim: int, threshold: float, backend: str
-) -> list[list[np.ndarray]]:
-    """The default compute function: ``gpu_tda.persistence_batch`` (imported when first used)."""
-    from gpu_tda.api import persistence_batch
-
-    return persistence_batch(list(windows), maxdim=maxdim, threshold=threshold, backend=backend)
 
 
 def _engine_failures() -> tuple[int, str | None]:

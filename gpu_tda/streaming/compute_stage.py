@@ -48,7 +48,7 @@ class JobComputer:
     def _compute(self, job: Job) -> list[WindowDiagram]:
         stats = BatchStats()
         self.gpu_guard.take_fallbacks()  # forget shadow-compare failures of earlier jobs
-        diagrams = self.computer.compute(job.due, job.backends, stats)
+        diagrams = self.computer.compute(job.due, job.backends, stats, job.device_batches.values())
         maxdim = str(self.computer.maxdim)
         for backend, seconds in stats.seconds.items():
             self.metrics.compute_seconds.labels(backend=backend, maxdim=maxdim).observe(seconds)

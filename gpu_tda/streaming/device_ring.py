@@ -49,6 +49,17 @@ class DeviceRingBuffers:
         """Forget a slot's points (to hand the slot to another stream)."""
         self._written[self._check_slot(slot)] = 0
 
+    def grow(self, slots: int) -> None:
+        """Hold ``slots`` slots from now on (at least as many as now), keeping every slot's
+        points: one device-to-device copy into a larger array."""
+        if slots < self.slots:
+            raise ValueError(f"cannot shrink {self.slots} slots to {slots}")
+        ring = self._xp.zeros((slots, self.capacity, self.dim), dtype=np.float64)
+        ring[: self.slots] = self._ring
+        self._ring = ring
+        self._written = np.concatenate((self._written, np.zeros(slots - self.slots, np.int64)))
+        self.slots = int(slots)
+
     def append(self, slot: int, points: Any) -> None:
         """Append (k, dim) points to one slot."""
         pts = self._as_points(points)

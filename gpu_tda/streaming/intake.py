@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gpu_tda.metrics import WorkerMetrics
 from gpu_tda.streaming.checkpoint import PartitionState
@@ -19,6 +19,9 @@ from gpu_tda.streaming.decode import check_dimension, decode_key, decode_message
 from gpu_tda.streaming.dlq import DeadLetter, dead_letter
 from gpu_tda.streaming.exceptions import InvalidMessage
 from gpu_tda.streaming.ring_buffer import DueWindow
+
+if TYPE_CHECKING:  # the mirror imports the CUDA kernels: only workers that use it load it
+    from gpu_tda.streaming.device_mirror import DeviceBatch, DeviceMirror
 
 BackendChooser = Callable[[str], tuple[str, bool]]
 """stream id -> (backend name, shadow-compare on?)."""
@@ -28,6 +31,7 @@ BackendChooser = Callable[[str], tuple[str, bool]]
 class Job:
     """What one micro-batch produced, handed from intake to compute and publish.
 
+    ``device_batches``: the GPU windows gathered from the device rings, per (size, dim).
     ``spans`` are the tracing root spans of the fetches merged into it (empty when off).
     """
 
@@ -36,6 +40,7 @@ class Job:
     due: list[DueWindow] = field(default_factory=list)
     backends: list[str] = field(default_factory=list)
     shadow: list[int] = field(default_factory=list)
+    device_batches: dict[tuple[int, int], DeviceBatch] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     spans: list[Any] = field(default_factory=list)
@@ -52,6 +57,9 @@ class Job:
         self.due += later.due
         self.backends += later.backends
         self.shadow += [base + i for i in later.shadow]
+        for key, batch in later.device_batches.items():
+            mine, batch = self.device_batches.get(key), batch.shifted(base)
+            self.device_batches[key] = batch if mine is None else mine.joined(batch)
         self.dead_letters += later.dead_letters
         if later.checkpoints:
             newer = {doc["partition"] for doc in later.checkpoints}
@@ -65,10 +73,12 @@ def build_job(
     states: Mapping[int, PartitionState],
     metrics: WorkerMetrics,
     choose: BackendChooser,
+    mirror: DeviceMirror | None = None,
 ) -> Job:
     """Apply ``batch`` (TopicPartition -> records) to ``states``; return the resulting job.
 
-    Records of partitions missing from ``states`` are not applied (not owned any more).
+    Records of partitions missing from ``states`` are not applied (not owned any more). With a
+    ``mirror``, the points go to its device rings too and the GPU windows are gathered there.
     """
     job = Job()
     started = time.perf_counter()
@@ -78,8 +88,10 @@ def build_job(
             continue
         for record in records:
             job.records += 1
-            apply_record(state, record, job)
+            apply_record(state, record, job, mirror)
             state.advance(record.offset)
+    if mirror is not None:
+        mirror.flush()
     metrics.window_slide_latency.observe(time.perf_counter() - started)
     metrics.points.inc(job.points)
     choices: dict[str, tuple[str, bool]] = {}
@@ -90,13 +102,18 @@ def build_job(
         job.backends.append(choice[0])
         if choice[1]:
             job.shadow.append(i)
+    if mirror is not None:
+        job.device_batches = mirror.gather(job.due, job.backends)
     for letter in job.dead_letters:
         metrics.dlq_messages.labels(reason=letter.reason).inc()
     return job
 
 
-def apply_record(state: PartitionState, record: Any, job: Job) -> None:
-    """Decode one record and append its points, or turn it into a dead letter."""
+def apply_record(
+    state: PartitionState, record: Any, job: Job, mirror: DeviceMirror | None = None
+) -> None:
+    """Decode one record and append its points (staged in ``mirror`` too), or turn it into a
+    dead letter."""
     try:
         stream = decode_key(record.key)
         if state.skips(stream, record.offset):
@@ -109,4 +126,6 @@ def apply_record(state: PartitionState, record: Any, job: Job) -> None:
     ts = message.ts if message.ts is not None else int(record.timestamp)
     buf = state.buffer(stream, message.points.shape[1])
     job.due.extend(buf.append(message.points, offset=record.offset, ts=ts))
+    if mirror is not None:
+        mirror.stage(state.partition, buf, message.points)
     job.points += message.points.shape[0]

@@ -1,8 +1,8 @@
 """Rebalance handling: what the worker does when the group takes partitions away or hands them out.
 
-* **Revoked**: stop applying the partition's records (its state leaves the live map at once),
-  wait until every job in flight is done, write a final checkpoint, commit, and keep the state
-  aside in case the same partition comes back unchanged.
+* **Revoked**: stop applying the partition's records (its state leaves the live map at once,
+  its device ring slots are freed), wait until every job in flight is done, write a final
+  checkpoint, commit, and keep the state aside in case the same partition comes back unchanged.
 * **Assigned**: read the partition's latest checkpoint and rebuild its state (or take back the
   state kept aside, when nobody touched the partition since), then seek to the replay offset.
   Without a checkpoint the partition is read from its beginning.
@@ -40,7 +40,9 @@ class Rebalancer(ConsumerRebalanceListener):
         committer: Committer,
         drain: Callable[[], Awaitable[None]],
         pause: InputPause,
+        release: Callable[[int], None] | None = None,
     ) -> None:
+        """``release(partition)`` is called for each partition that leaves this worker."""
         self._topic = input_topic
         self._specs = specs
         self._states = states
@@ -49,6 +51,7 @@ class Rebalancer(ConsumerRebalanceListener):
         self._committer = committer
         self._drain = drain
         self._pause = pause
+        self._release = release
         self._parked: dict[int, tuple[PartitionState, dict[str, Any]]] = {}
         self.assigned = False
 
@@ -62,6 +65,9 @@ class Rebalancer(ConsumerRebalanceListener):
         }
         if not mine:
             return
+        if self._release is not None:
+            for p in mine:
+                self._release(p)
         try:
             await self._drain()
             docs = {p: state.snapshot() for p, state in mine.items()}

@@ -7,7 +7,9 @@ The data path, one module per step:
 
 * ``fetch``: messages -> a micro-batch of records (``getmany``, max records, linger);
 * ``intake``: records -> decode -> ring buffers -> due windows, dead letters: a ``Job``; every
-  ``commit_interval_ms`` a checkpoint snapshot per changed partition joins the job;
+  ``commit_interval_ms`` a checkpoint snapshot per changed partition joins the job; when
+  windows may run on a usable GPU, ``device_mirror`` keeps the points in device rings too and
+  the job carries its GPU windows gathered there;
 * ``pipeline``: jobs in order through ``compute_stage`` (batch -> kernel -> diagrams ->
   encoded, in a thread), ``publisher`` (-> messages, acknowledged) and ``committer``
   (checkpoint, offset commit), the stages overlapping, with bounded work in flight
@@ -33,22 +35,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from gpu_tda.backends import Backend
+from gpu_tda.backends import Backend, available_backends
 from gpu_tda.metrics import WorkerMetrics
 from gpu_tda.settings import WorkerSettings
 from gpu_tda.streaming.backpressure import InputPause
-from gpu_tda.streaming.batch import ComputeFn, WindowComputer
+from gpu_tda.streaming.batch import ComputeFn, WindowComputer, persistence_batch_fn
 from gpu_tda.streaming.breakers import (
     BreakerConfig,
     GpuGuard,
     breaker_state,
     breaker_transitions,
-    persistence_batch_fn,
     redis_state,
 )
 from gpu_tda.streaming.checkpoint import PartitionState
@@ -65,7 +66,10 @@ from gpu_tda.streaming.publisher import Publisher
 from gpu_tda.streaming.rebalance import Rebalancer
 from gpu_tda.streaming.topics import ensure_topics
 from gpu_tda.streaming.tracing import BatchTracer, tracing_requested
-from gpu_tda.streaming.windows import make_specs
+from gpu_tda.streaming.windows import buffer_capacity, make_specs
+
+if TYPE_CHECKING:
+    from gpu_tda.streaming.device_mirror import DeviceMirror
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +93,10 @@ class KafkaWorker:
         tracing: bool | None = None,
         tracer_provider: Any = None,
     ) -> None:
-        """``compute_fn`` replaces ``persistence_batch`` (tests); ``gpu_breaker`` /
-        ``producer_breaker`` tune the breakers; ``publish_timeout_s`` bounds one delivery
-        attempt; ``tracing`` (default: ``$GPU_TDA_TRACING``) turns spans on."""
+        """``compute_fn`` replaces ``persistence_batch`` (tests; windows gathered from the
+        device rings still go to the GPU engine); ``gpu_breaker`` / ``producer_breaker`` tune
+        the breakers; ``publish_timeout_s`` bounds one delivery attempt; ``tracing`` (default:
+        ``$GPU_TDA_TRACING``) turns spans on."""
         self.settings = settings
         self.specs = make_specs(list(settings.windows), settings.stride)
         self.metrics = WorkerMetrics(registry)
@@ -99,7 +104,11 @@ class KafkaWorker:
             compute_fn or persistence_batch_fn, gpu_breaker, self.metrics
         )
         self.computer = WindowComputer(
-            settings.maxdim, settings.threshold, settings.backend, compute_fn=self.gpu_guard
+            settings.maxdim,
+            settings.threshold,
+            settings.backend,
+            compute_fn=self.gpu_guard,
+            device_fn=self.gpu_guard.on_device,
         )
         self._job_computer = JobComputer(self.computer, self.gpu_guard, self.metrics)
         self._producer_breaker = producer_breaker
@@ -113,6 +122,7 @@ class KafkaWorker:
             self.metrics.window_size.labels(scale=str(i)).set(spec.size)
         self._flags = flags
         self._owns_flags = False
+        self.device_mirror = self._make_device_mirror(flags is not None or bool(settings.redis_url))
         self._states: dict[int, PartitionState] = {}
         self._stopping = asyncio.Event()
         self._last_checkpoint = time.monotonic()
@@ -193,6 +203,7 @@ class KafkaWorker:
             committer=self._committer,
             drain=self._pipeline.drain,
             pause=self._input_pause,
+            release=None if self.device_mirror is None else self.device_mirror.release,
         )
         self._consumer.subscribe([s.input_topic], listener=self._rebalancer)
         await self._consumer.start()
@@ -327,7 +338,9 @@ class KafkaWorker:
                 self.metrics.messages_received.labels(topic=tp.topic).inc(len(records))
         root = self.tracer.start_batch(fetched=total, partitions=len(batch))
         with self.tracer.stage(root, "decode_buffer", fetched=total):
-            job = build_job(batch, self._states, self.metrics, self._choose_backend)
+            job = build_job(
+                batch, self._states, self.metrics, self._choose_backend, self.device_mirror
+            )
         if root is not None:
             root.set_attributes(
                 {"records": job.records, "points": job.points, "windows": len(job.due)}
@@ -359,6 +372,8 @@ class KafkaWorker:
         self._last_gauges = now
         m = self.metrics
         m.window_memory.set(self.memory_bytes())
+        if self.device_mirror is not None:
+            m.device_ring_memory.set(self.device_mirror.memory_bytes())
         m.streams.set(sum(len(s.buffers) for s in self._states.values()))
         state = redis_state(self._flags)
         if state is not None:
@@ -381,6 +396,18 @@ class KafkaWorker:
                     self.metrics.consumer_lag.labels(topic=tp.topic, partition=str(partition)).set(
                         max(0, high - state.position)
                     )
+
+    def _make_device_mirror(self, has_flags: bool) -> DeviceMirror | None:
+        """Device rings following the host ones, when windows may run on a usable GPU (the
+        backend is gpu, or the gpu-compute flag can move streams there)."""
+        gpu = Backend.GPU.value
+        if not (self.computer.backend == gpu or has_flags) or gpu not in available_backends():
+            return None
+        from gpu_tda.streaming.device_mirror import DeviceMirror
+
+        # twice the largest window: a window due early in a micro-batch stays in its slot
+        # while up to that many more points of its stream arrive in the same micro-batch
+        return DeviceMirror(2 * buffer_capacity(self.specs))
 
     def _choose_backend(self, stream: str) -> tuple[str, bool]:
         backend, shadow = self.computer.backend, False

@@ -13,7 +13,8 @@ from collections.abc import Callable
 
 import pytest
 
-from gpu_tda.streaming.breakers import BreakerConfig, persistence_batch_fn
+from gpu_tda.streaming.batch import persistence_batch_fn
+from gpu_tda.streaming.breakers import BreakerConfig
 from gpu_tda.streaming.worker import KafkaWorker
 from tests.streaming.kafka_io import (
     check_windows,

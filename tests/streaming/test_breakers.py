@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from gpu_tda.backends import available_backends
 from gpu_tda.metrics import WorkerMetrics
+from gpu_tda.streaming.batch import persistence_batch_fn
 from gpu_tda.streaming.breakers import (
     BreakerConfig,
     GpuGuard,
@@ -19,7 +20,6 @@ from gpu_tda.streaming.breakers import (
     breaker_state,
     breaker_transitions,
     make_breaker,
-    persistence_batch_fn,
 )
 from tests.diagram_oracle import assert_same_diagrams, ripser_diagrams
 
