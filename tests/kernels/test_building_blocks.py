@@ -196,3 +196,17 @@ def test_triangle_sweep_assembles_like_the_candidate_scan(seed, n, grid, bounded
     got_pivots = {k for k in got[4].tolist() if k != -1}
     want_pivots = {k for k in want[4].tolist() if k != -1}
     assert got_pivots == want_pivots
+
+
+def test_parallel_triangle_sweep_cuts_chunks_between_ties() -> None:
+    """Many chunks over edges with long runs of equal lengths (an integer grid): the parallel
+    sweep must equal the sequential one exactly."""
+    dist = pairwise_distances(np.random.default_rng(3).integers(0, 5, size=(90, 2)).astype(float))
+    threshold = np.float32(np.inf)
+    edge_d, edge_i, col_pos, binom = _dimension_one_state(dist, threshold)
+    assert edge_d.shape[0] // 256 > 8  # several chunks
+    keys, values = pivot_index.new_pivot_index(16)
+    serial = triangle_columns(dist, binom, edge_d, edge_i, keys, values, True, True, False)
+    parallel = triangle_columns(dist, binom, edge_d, edge_i, keys, values, True, True, True)
+    for a, b in zip(serial, parallel, strict=True):
+        assert np.array_equal(a, b)
