@@ -346,7 +346,7 @@ def main() -> None:
     parser.add_argument("--backend", default="cpu")
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--points", type=int, default=8, help="points per message")
-    parser.add_argument("--linger-ms", default="1")
+    parser.add_argument("--linger-ms", default="0")
     parser.add_argument("--fetch-max-wait-ms", default="10")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
     args = parser.parse_args()

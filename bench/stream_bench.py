@@ -44,7 +44,7 @@ from machine import describe, machine_info  # noqa: E402
 
 WINDOW, STRIDE, DIM = 128, 32, 3
 PARTITIONS = 4
-WORKER_FLAGS = ["--linger-ms", "2", "--fetch-max-wait-ms", "10"]
+WORKER_FLAGS = ["--linger-ms", "0", "--fetch-max-wait-ms", "10"]
 READER_FETCH_WAIT_MS = 5
 TRACED_WORKER = """
 import sys

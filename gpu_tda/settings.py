@@ -67,10 +67,10 @@ class WorkerSettings:
         default=2000, metadata=_opt("Most records fetched into one micro-batch.")
     )
     linger_ms: int = field(
-        default=2,
+        default=0,
         metadata=_opt(
-            "Longest wait to fill a micro-batch (ms); under load batches grow anyway while "
-            "compute is busy."
+            "Longest wait to fill a micro-batch (ms); 0 is best on the embedded broker: under "
+            "load batches grow anyway while compute is busy."
         ),
     )
     fetch_max_wait_ms: int = field(
