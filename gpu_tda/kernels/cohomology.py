@@ -28,63 +28,22 @@ from gpu_tda.kernels.combinatorics import simplex_vertices
 
 
 @nb.njit(cache=True, nogil=True)
-def classify_columns(
-    dist, sorted_dist, order, binom, dim, threshold, col_d, col_i, lo, hi, out_d, out_i, apparent
-):
-    """Unreduced pivots (diameter, index) of columns lo..hi-1, and which are apparent pairs."""
-    n = dist.shape[0]
-    verts = np.empty(dim + 1, dtype=np.int64)
-    scratch = np.empty(dim + 2, dtype=np.int64)
-    for c in range(lo, hi):
-        simplex_vertices(col_i[c], dim, n, binom, verts)
-        pd, v = pivot_vertex(dist, sorted_dist, order, dim, threshold, col_d[c], verts)
-        out_d[c] = pd
-        out_i[c] = -1 if v == -1 else cofacet_index(binom, dim, col_i[c], verts, v)
-        apparent[c] = v != -1 and pd == col_d[c] and is_apparent(dist, dim, pd, verts, v, scratch)
-
-
-@nb.njit(cache=True, nogil=True, parallel=True)
-def classify_columns_parallel(
-    dist, sorted_dist, order, binom, dim, threshold, col_d, col_i, out_d, out_i, apparent
-):
-    """classify_columns over all columns, in chunks spread over numba's threads."""
-    ncols = col_d.shape[0]
-    chunks = min(ncols, 1024)
-    if chunks == 0:
-        return
-    for ch in nb.prange(chunks):
-        lo = ch * ncols // chunks
-        hi = (ch + 1) * ncols // chunks
-        classify_columns(
-            dist,
-            sorted_dist,
-            order,
-            binom,
-            dim,
-            threshold,
-            col_d,
-            col_i,
-            lo,
-            hi,
-            out_d,
-            out_i,
-            apparent,
-        )
-
-
-@nb.njit(cache=True, nogil=True)
-def classify_all(dist, sorted_dist, order, binom, dim, threshold, col_d, col_i, parallel):
-    """(pivot diameters, pivot indices, apparent flags) of every column; ``parallel`` spreads
-    the columns over numba's threads."""
+def classify_all(dist, sorted_dist, order, binom, dim, threshold, col_d, col_i):
+    """(pivot diameters, pivot indices, apparent flags) of every column: its unreduced pivot
+    (diameter, index) and whether it is in an apparent pair."""
     ncols = col_d.shape[0]
     pivot_d = np.empty(ncols, np.float32)
     pivot_i = np.empty(ncols, np.int64)
     apparent = np.empty(ncols, np.bool_)
-    args = (dist, sorted_dist, order, binom, dim, threshold, col_d, col_i)
-    if parallel:
-        classify_columns_parallel(*args, pivot_d, pivot_i, apparent)
-    else:
-        classify_columns(*args, 0, ncols, pivot_d, pivot_i, apparent)
+    n = dist.shape[0]
+    verts = np.empty(dim + 1, dtype=np.int64)
+    scratch = np.empty(dim + 2, dtype=np.int64)
+    for c in range(ncols):
+        simplex_vertices(col_i[c], dim, n, binom, verts)
+        pd, v = pivot_vertex(dist, sorted_dist, order, dim, threshold, col_d[c], verts)
+        pivot_d[c] = pd
+        pivot_i[c] = -1 if v == -1 else cofacet_index(binom, dim, col_i[c], verts, v)
+        apparent[c] = v != -1 and pd == col_d[c] and is_apparent(dist, dim, pd, verts, v, scratch)
     return pivot_d, pivot_i, apparent
 
 

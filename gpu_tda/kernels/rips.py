@@ -82,7 +82,7 @@ def rips_from_distances(
             col_d, col_i = sort_simplices(col_d, col_i, True)
             keys, values = with_room(keys, values, col_d.shape[0])
             pivot_d, pivot_i, _ = classify_all(
-                dist, sorted_dist, order, binom, dim, threshold, col_d, col_i, False
+                dist, sorted_dist, order, binom, dim, threshold, col_d, col_i
             )
         b, d = reduce_coboundary(
             dist,

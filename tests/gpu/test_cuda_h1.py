@@ -92,7 +92,7 @@ def test_each_step_matches_the_cpu_kernels(make_clouds, threshold):
         col_i = edge_i[columns[::-1]]
         order, sorted_dist = neighbour_order(dist[b])
         want_d, want_i, apparent = classify_all(
-            dist[b], sorted_dist, order, binom, 1, thr, col_d, col_i, False
+            dist[b], sorted_dist, order, binom, 1, thr, col_d, col_i
         )
         lo, hi = gathered.starts[b], gathered.starts[b + 1]
         keep = ~apparent

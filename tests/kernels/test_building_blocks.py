@@ -149,7 +149,7 @@ def test_edge_sweep_classifies_edges_like_the_pivot_search(seed, n, grid, bounde
     edge_d, edge_i, col_pos, binom = _dimension_one_state(dist, threshold)
     order, sorted_dist = neighbour_order(dist)
     col_d, col_i = edge_d[col_pos], edge_i[col_pos]
-    want = classify_all(dist, sorted_dist, order, binom, 1, threshold, col_d, col_i, False)
+    want = classify_all(dist, sorted_dist, order, binom, 1, threshold, col_d, col_i)
     got = classify_edges(dist, sorted_dist, order, binom, threshold, edge_d, edge_i, col_pos)
     for w, g in zip(want, got, strict=True):
         assert (w == g).all()
