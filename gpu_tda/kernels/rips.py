@@ -28,8 +28,9 @@ def rips_from_distances(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(n, n) float32 distances -> (dims int64, births float32, deaths float32).
 
-    ``parallel`` spreads the independent steps (neighbour sorting, pivot scans) over numba's
-    threads: for one large window. Callers must not launch parallel kernels concurrently.
+    ``parallel`` spreads the independent steps (neighbour sorting, the triangle sweep, the
+    assembly of higher columns) over numba's threads: for one large window. Callers must not
+    launch parallel kernels concurrently.
     """
     n = dist.shape[0]
     if n == 0:
