@@ -21,12 +21,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +86,8 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-async def wait_ready(port: int, timeout: float = 120.0) -> None:
+async def wait_ready(port: int, timeout: float = 300.0) -> None:
+    """Until the worker's /readyz answers 200 (a first run compiles the kernels: minutes)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -95,6 +98,30 @@ async def wait_ready(port: int, timeout: float = 120.0) -> None:
             pass
         await asyncio.sleep(0.2)
     raise TimeoutError("the worker did not become ready")
+
+
+@contextlib.asynccontextmanager
+async def worker_on_embedded_broker(
+    tag: str, extra: dict[str, Any]
+) -> AsyncIterator[tuple[str, dict[str, str], int, subprocess.Popen]]:
+    """An embedded broker with this run's topics and a ready worker process (``extra``: its
+    GPU_TDA_* settings): (bootstrap, topics, metrics port, worker); both stop on exit."""
+    from gpu_tda.services import free_port
+    from gpu_tda.streaming.broker import EmbeddedBroker
+    from gpu_tda.streaming.topics import ensure_topics
+
+    topics = {"input": f"{tag}.in", "output": f"{tag}.out", "dlq": f"{tag}.dlq", "group": tag}
+    with EmbeddedBroker(port=0) as broker:
+        bootstrap = broker.bootstrap_servers
+        await ensure_topics(bootstrap, {topics["input"]: 1, topics["output"]: 1})
+        port = free_port()
+        worker = spawn_worker(bootstrap, topics, port, extra)
+        try:
+            await wait_ready(port)
+            yield bootstrap, topics, port, worker
+        finally:
+            worker.terminate()
+            worker.wait(timeout=30)
 
 
 class Producer:
@@ -179,31 +206,25 @@ class Latencies:
 
 
 async def ramp(args: argparse.Namespace) -> dict[str, Any]:
-    from gpu_tda.services import free_port
-    from gpu_tda.streaming.broker import EmbeddedBroker
-    from gpu_tda.streaming.topics import ensure_topics
-
-    tag = f"ramp-{os.getpid()}"
-    topics = {"input": f"{tag}.in", "output": f"{tag}.out", "dlq": f"{tag}.dlq", "group": tag}
     steps: list[dict[str, Any]] = []
-    with EmbeddedBroker(port=0) as broker:
-        bootstrap = broker.bootstrap_servers
-        await ensure_topics(bootstrap, {topics["input"]: 1, topics["output"]: 1})
-        port = free_port()
-        extra = {
-            "GPU_TDA_WINDOW": args.window,
-            "GPU_TDA_STRIDE": args.stride,
-            "GPU_TDA_MAXDIM": args.maxdim,
-            "GPU_TDA_BACKEND": args.backend,
-            "GPU_TDA_LINGER_MS": args.linger_ms,
-            "GPU_TDA_FETCH_MAX_WAIT_MS": args.fetch_max_wait_ms,
-            "GPU_TDA_MAX_BATCH_RECORDS": 2000,
-        }
-        worker = spawn_worker(bootstrap, topics, port, extra)
+    extra = {
+        "GPU_TDA_WINDOW": args.window,
+        "GPU_TDA_STRIDE": args.stride,
+        "GPU_TDA_MAXDIM": args.maxdim,
+        "GPU_TDA_BACKEND": args.backend,
+        "GPU_TDA_LINGER_MS": args.linger_ms,
+        "GPU_TDA_FETCH_MAX_WAIT_MS": args.fetch_max_wait_ms,
+        "GPU_TDA_MAX_BATCH_RECORDS": 2000,
+    }
+    async with worker_on_embedded_broker(f"ramp-{os.getpid()}", extra) as (
+        bootstrap,
+        topics,
+        port,
+        worker,
+    ):
         producer = Producer(bootstrap, topics["input"], args.streams, args.points)
         latencies = Latencies(bootstrap, topics["output"])
         try:
-            await wait_ready(port)
             await producer.producer.start()
             await latencies.start()
             # fill every stream's ring buffer once (and compile) before measuring
@@ -239,8 +260,6 @@ async def ramp(args: argparse.Namespace) -> dict[str, Any]:
         finally:
             await latencies.stop()
             await producer.producer.stop()
-            worker.terminate()
-            worker.wait(timeout=30)
     knee = None
     for step in steps:
         ok = step["p99_ms"] is not None and step["p99_ms"] <= args.goal_ms

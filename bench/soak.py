@@ -25,32 +25,26 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from load_ramp import Producer, rss_bytes, scrape, spawn_worker, wait_ready  # noqa: E402
+from load_ramp import Producer, rss_bytes, scrape, worker_on_embedded_broker  # noqa: E402
 from machine import describe, machine_info  # noqa: E402
 
 
 async def soak(args: argparse.Namespace) -> dict[str, Any]:
-    from gpu_tda.services import free_port
-    from gpu_tda.streaming.broker import EmbeddedBroker
-    from gpu_tda.streaming.topics import ensure_topics
-
-    tag = f"soak-{os.getpid()}"
-    topics = {"input": f"{tag}.in", "output": f"{tag}.out", "dlq": f"{tag}.dlq", "group": tag}
     samples: list[dict[str, float]] = []
-    with EmbeddedBroker(port=0) as broker:
-        bootstrap = broker.bootstrap_servers
-        await ensure_topics(bootstrap, {topics["input"]: 1, topics["output"]: 1})
-        port = free_port()
-        extra = {
-            "GPU_TDA_WINDOW": args.window,
-            "GPU_TDA_STRIDE": args.stride,
-            "GPU_TDA_MAXDIM": "0",
-            "GPU_TDA_BACKEND": "cpu",
-        }
-        worker = spawn_worker(bootstrap, topics, port, extra)
+    extra = {
+        "GPU_TDA_WINDOW": args.window,
+        "GPU_TDA_STRIDE": args.stride,
+        "GPU_TDA_MAXDIM": "0",
+        "GPU_TDA_BACKEND": "cpu",
+    }
+    async with worker_on_embedded_broker(f"soak-{os.getpid()}", extra) as (
+        bootstrap,
+        topics,
+        port,
+        worker,
+    ):
         producer = Producer(bootstrap, topics["input"], args.streams, args.points)
         try:
-            await wait_ready(port)
             await producer.producer.start()
             start = time.monotonic()
             load = asyncio.create_task(producer.run(args.rate, args.duration))
@@ -68,8 +62,6 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             await load
         finally:
             await producer.producer.stop()
-            worker.terminate()
-            worker.wait(timeout=30)
     steady = [s for s in samples if s["t_s"] >= args.warmup_s]
     t = np.array([s["t_s"] for s in steady])
     rss = np.array([s["rss_mb"] for s in steady])
