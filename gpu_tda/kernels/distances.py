@@ -4,6 +4,21 @@ import numba as nb
 import numpy as np
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def squared_distances(coords: np.ndarray, x: np.ndarray, count: int, out: np.ndarray) -> None:
+    """out[:count] = squared distances from point ``x`` to the points in columns [0, count) of
+    ``coords`` (d, n), summed in float64 coordinate by coordinate: the one summation order every
+    kernel uses, so that lengths computed anywhere round to the same float32."""
+    acc = out[:count]
+    acc[:] = 0.0
+    for k in range(coords.shape[0]):
+        row = coords[k]
+        xk = x[k]
+        for p in range(count):
+            diff = row[p] - xk
+            acc[p] += diff * diff
+
+
 @nb.njit(cache=True, nogil=True)
 def pairwise_distances(points: np.ndarray) -> np.ndarray:
     """(n, d) float64 points -> (n, n) float32 distances, each summed in float64 then rounded.
@@ -17,13 +32,7 @@ def pairwise_distances(points: np.ndarray) -> np.ndarray:
     out = np.empty((n, n), dtype=np.float32)
     acc = np.empty(n, dtype=np.float64)
     for i in range(n):
-        acc[:] = 0.0
-        for k in range(d):
-            row = coords[k]
-            xi = row[i]
-            for j in range(n):
-                diff = row[j] - xi
-                acc[j] += diff * diff
+        squared_distances(coords, coords[:, i], n, acc)
         target = out[i]
         for j in range(n):
             target[j] = np.float32(np.sqrt(acc[j]))

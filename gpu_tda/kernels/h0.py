@@ -6,6 +6,7 @@ Every Rips vertex is born at 0; a component dies at the length of the MST edge t
 import numba as nb
 import numpy as np
 
+from gpu_tda.kernels.distances import squared_distances
 from gpu_tda.kernels.filtration_order import sort_simplices
 
 
@@ -81,15 +82,9 @@ def h0_prim_points(points: np.ndarray, threshold: np.float32) -> tuple[np.ndarra
             added[k] = coords[k, best_pos]
             coords[k, best_pos] = coords[k, remaining]
         key[best_pos] = key[remaining]
-        # relax the keys through the added vertex, coordinate by coordinate (vectorises)
+        # relax the keys through the added vertex
+        squared_distances(coords, added, remaining, sq)
         acc = sq[:remaining]
-        acc[:] = 0.0
-        for k in range(d):
-            row = coords[k]
-            x = added[k]
-            for p in range(remaining):
-                diff = row[p] - x
-                acc[p] += diff * diff
         if bounded:
             for p in range(remaining):
                 if acc[p] < key[p] and np.float32(np.sqrt(acc[p])) <= threshold:
