@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 from typing import Any
@@ -48,6 +49,7 @@ async def serve(
         seconds = await asyncio.to_thread(worker.computer.warm_up)
         log.info("compute engine ready (%s, warm-up %.1f s)", worker.computer.backend, seconds)
         await worker.start()
+        freeze_startup_objects()
         log.info(
             "worker started: %s -> %s (group %s, windows %s, maxdim %d, backend %s)",
             settings.input_topic,
@@ -73,6 +75,20 @@ async def serve(
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)
+
+
+def freeze_startup_objects() -> None:
+    """Exempt everything alive after start-up (modules, compiled kernels, clients) from the
+    garbage collector's scans.
+
+    A full collection walks every tracked object: about 185,000 once numba and aiokafka are
+    loaded, which stalls the event loop for some 150 ms on a 2-core machine, and a busy worker
+    allocates enough to trigger several a minute. Frozen objects are still freed by reference
+    counting; only the cycle scans skip them, so later collections walk just the objects created
+    since.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def configure_logging(level: str = "INFO") -> None:
