@@ -62,6 +62,11 @@ class PartitionState:
         self.dirty = False
         # stream -> (a, b, u, d) restored from a checkpoint, until the replay reaches offset a
         self._pending: dict[str, tuple[int, int, int, int]] = {}
+        # stream -> its [a, b, u, d] as of the last snapshot; only the streams in _changed
+        # (handed out for appending, or whose replay anchor was reached) are recomputed, so a
+        # snapshot costs what changed, not every stream of the partition
+        self._entries: dict[str, list[int]] = {}
+        self._changed: set[str] = set()
 
     # -- the data path --------------------------------------------------------------------------
     def skips(self, stream: str, offset: int) -> bool:
@@ -72,6 +77,7 @@ class PartitionState:
         if offset < pending[0]:
             return True
         del self._pending[stream]  # the replay reached the anchor: the stream runs normally
+        self._changed.add(stream)
         return False
 
     def dimension(self, stream: str) -> int | None:
@@ -80,12 +86,13 @@ class PartitionState:
         return None if buf is None else buf.dim
 
     def buffer(self, stream: str, dim: int) -> RingBuffer:
-        """The stream's ring buffer, created at its first point."""
+        """The stream's ring buffer, to append to (created at its first point)."""
         buf = self.buffers.get(stream)
         if buf is None:
             buf = self.buffers[stream] = RingBuffer(
                 stream, self.specs, dim, partition=self.partition
             )
+        self._changed.add(stream)
         return buf
 
     def advance(self, offset: int) -> None:
@@ -101,22 +108,13 @@ class PartitionState:
         """The checkpoint document of the current state (None before any position is known)."""
         if self.position is None:
             return None
-        streams: dict[str, list[int]] = {}
+        for stream in self._changed:
+            self._entries[stream] = self._entry(stream, self.buffers[stream])
+        self._changed.clear()
         commit = self.position
-        for stream, buf in self.buffers.items():
-            pending = self._pending.get(stream)
-            if pending is not None:
-                entry = list(pending)
-            else:
-                needed = buf.oldest_needed()
-                upto = max(buf.emitted_upto, buf.count)
-                if needed is not None:
-                    entry = [needed.offset, needed.message_start, upto, buf.dim]
-                else:
-                    entry = [buf.last_offset + 1, buf.count, upto, buf.dim]
-            if entry[1] < entry[2]:  # points from offset a on are still needed
-                commit = min(commit, entry[0])
-            streams[stream] = entry
+        for a, b, u, _ in self._entries.values():
+            if b < u:  # points from offset a on are still needed
+                commit = min(commit, a)
         return {
             "v": VERSION,
             "topic": self.topic,
@@ -124,8 +122,19 @@ class PartitionState:
             "offset": commit,
             "position": self.position,
             "windows": [[s.size, s.stride] for s in self.specs],
-            "streams": streams,
+            "streams": dict(self._entries),
         }
+
+    def _entry(self, stream: str, buf: RingBuffer) -> list[int]:
+        """``[a, b, u, d]`` of one stream now (see the module docstring)."""
+        pending = self._pending.get(stream)
+        if pending is not None:
+            return list(pending)
+        needed = buf.oldest_needed()
+        upto = max(buf.emitted_upto, buf.count)
+        if needed is not None:
+            return [needed.offset, needed.message_start, upto, buf.dim]
+        return [buf.last_offset + 1, buf.count, upto, buf.dim]
 
     @classmethod
     def restore(
@@ -147,6 +156,7 @@ class PartitionState:
             buf.last_offset = int(a) - 1 if b == u else NO_VALUE
             state.buffers[stream] = buf
             state._pending[stream] = (int(a), int(b), int(u), int(d))
+            state._entries[stream] = [int(a), int(b), int(u), int(d)]
         return state
 
 

@@ -153,3 +153,28 @@ def test_checkpoint_offset_is_held_back_only_by_streams_needing_buffered_points(
     run(state, [rec(4, b"slow", 3)])  # slow's window 0 done, nothing buffered is needed
     doc = state.snapshot()
     assert doc["streams"]["slow"] == [5, 4, 4, 1] and doc["offset"] == 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    restart_at=st.integers(0, 60),
+    snapshots_at=st.lists(st.integers(0, 120), max_size=6),
+)
+def test_snapshots_along_the_way_equal_one_taken_at_the_end(seed, restart_at, snapshots_at):
+    """A snapshot recomputes only the streams that changed since the previous one: taking
+    several along the way must give the same document as taking one at the end."""
+    records = make_partition(seed, 120)
+    first = PartitionState("points", 0, SPECS, start_offset=0)
+    run(first, records[:restart_at])
+    doc = decode_checkpoint(encode_checkpoint(first.snapshot()))
+    once = PartitionState.restore("points", 0, SPECS, doc)
+    often = PartitionState.restore("points", 0, SPECS, doc)
+    run(once, records[doc["offset"] :])
+    start = doc["offset"]
+    for cut in sorted(c for c in snapshots_at if c >= start):
+        run(often, records[start:cut])
+        often.snapshot()
+        start = cut
+    run(often, records[start:])
+    assert often.snapshot() == once.snapshot()
