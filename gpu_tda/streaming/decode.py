@@ -71,13 +71,16 @@ def decode_key(key: bytes | None) -> str:
 def decode_message(key: bytes | None, value: bytes | None) -> PointsMessage:
     """Decode one input record; raise ``InvalidMessage`` when the worker cannot use it."""
     stream = decode_key(key)
+    return PointsMessage(stream, *decode_value(value))
+
+
+def decode_value(value: bytes | None) -> tuple[np.ndarray, int | None]:
+    """A record's value in either encoding -> (points, ts); ``InvalidMessage`` when unusable."""
     if value is None or len(value) == 0:
         raise InvalidMessage("not_json", "the message value is empty")
     if value[:4] == MAGIC:
-        points, ts = decode_binary(value)
-    else:
-        points, ts = decode_json(value)
-    return PointsMessage(stream, points, ts)
+        return decode_binary(value)
+    return decode_json(value)
 
 
 def decode_json(value: bytes | str) -> tuple[np.ndarray, int | None]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from gpu_tda.metrics import WorkerMetrics
 from gpu_tda.streaming.checkpoint import PartitionState
-from gpu_tda.streaming.decode import check_dimension, decode_key, decode_message
+from gpu_tda.streaming.decode import check_dimension, decode_key, decode_value
 from gpu_tda.streaming.dlq import DeadLetter, dead_letter
 from gpu_tda.streaming.exceptions import InvalidMessage
 from gpu_tda.streaming.ring_buffer import DueWindow
@@ -118,14 +118,15 @@ def apply_record(
         stream = decode_key(record.key)
         if state.skips(stream, record.offset):
             return
-        message = decode_message(record.key, record.value)
-        check_dimension(message.points, state.dimension(stream))
+        points, ts = decode_value(record.value)
+        check_dimension(points, state.dimension(stream))
     except InvalidMessage as error:
         job.dead_letters.append(dead_letter(record, error))
         return
-    ts = message.ts if message.ts is not None else int(record.timestamp)
-    buf = state.buffer(stream, message.points.shape[1])
-    job.due.extend(buf.append(message.points, offset=record.offset, ts=ts))
+    if ts is None:
+        ts = int(record.timestamp)
+    buf = state.buffer(stream, points.shape[1])
+    job.due.extend(buf.append(points, offset=record.offset, ts=ts))
     if mirror is not None:
-        mirror.stage(state.partition, buf, message.points)
-    job.points += message.points.shape[0]
+        mirror.stage(state.partition, buf, points)
+    job.points += points.shape[0]
