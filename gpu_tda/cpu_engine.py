@@ -21,6 +21,12 @@ from gpu_tda.work_estimate import check_window_budget
 # parallel kernels are launched one at a time process-wide; per-window kernels need no lock.
 _PARALLEL_LAUNCH = threading.Lock()
 
+SMALL_BATCH_COST = 1 << 20
+"""Below this estimated work (``_cost`` units; about 1.5 ms at maxdim 0) a batch runs on the
+calling thread: starting and joining a thread pool costs about a millisecond on a busy 2-core
+machine, more than splitting such a batch saves. A streaming worker's light-load batches (a
+few windows each) are all this small."""
+
 
 def persistence_many(
     clouds: list[np.ndarray],
@@ -41,8 +47,11 @@ def persistence_many(
     if not clouds:
         return []
     threads_wanted = n_threads or os.cpu_count() or 1
+    costs = [_cost(c.shape[0], maxdim) for c in clouds]
     threads = max(1, min(threads_wanted, len(clouds)))
-    chunks = _balanced_chunks([c.shape[0] for c in clouds], threads, maxdim)
+    if len(clouds) > 1 and sum(costs) < SMALL_BATCH_COST:
+        threads = 1
+    chunks = _balanced_chunks(costs, threads)
     results: list[list[np.ndarray] | None] = [None] * len(clouds)
 
     def run(chunk: list[int], parallel: bool = False) -> None:
@@ -101,14 +110,18 @@ def _run_chunk(
     return rips_of_windows(data, offsets, widths, distance_matrix, maxdim, thr32, parallel)
 
 
-def _balanced_chunks(sizes: list[int], threads: int, maxdim: int) -> list[list[int]]:
-    """Split window indices into ``threads`` chunks of similar estimated cost (largest first)."""
+def _cost(n: int, maxdim: int) -> float:
+    """Estimated work of one window of ``n`` points (units of about 1.5 ns at maxdim 0)."""
     power = 2 if maxdim == 0 else maxdim + 2
-    cost = [float(max(n, 1)) ** power for n in sizes]
+    return float(max(n, 1)) ** power
+
+
+def _balanced_chunks(costs: list[float], threads: int) -> list[list[int]]:
+    """Split window indices into ``threads`` chunks of similar total cost (largest first)."""
     loads = [0.0] * threads
     chunks: list[list[int]] = [[] for _ in range(threads)]
-    for i in sorted(range(len(sizes)), key=lambda i: -cost[i]):
+    for i in sorted(range(len(costs)), key=lambda i: -costs[i]):
         t = loads.index(min(loads))
         chunks[t].append(i)
-        loads[t] += cost[i]
+        loads[t] += costs[i]
     return [sorted(c) for c in chunks if c]
