@@ -132,6 +132,8 @@ def rips_of_windows(
     Returns (counts, births, deaths): counts[w, dim] bars per window and dimension, the bars
     grouped by window then dimension, each group sorted by (death, birth).
     """
+    if maxdim == 0:
+        return h0_of_windows(data, offsets, widths, is_distance, threshold)
     n_windows = offsets.shape[0] - 1
     counts = np.zeros((n_windows, maxdim + 1), np.int64)
     capacity = 64
@@ -143,11 +145,8 @@ def rips_of_windows(
         width = widths[w]
         rows = flat.shape[0] // width if width > 0 else 0
         block = flat.reshape((rows, width))
-        if maxdim == 0 and not is_distance:
-            dims, births, deaths = _h0_bars(*h0_prim_points(block, threshold))
-        else:
-            dist = block.astype(np.float32) if is_distance else pairwise_distances(block)
-            dims, births, deaths = rips_from_distances(dist, maxdim, threshold, parallel)
+        dist = block.astype(np.float32) if is_distance else pairwise_distances(block)
+        dims, births, deaths = rips_from_distances(dist, maxdim, threshold, parallel)
         k = dims.shape[0]
         if used + k > capacity:
             while used + k > capacity:
@@ -174,6 +173,40 @@ def rips_of_windows(
             used += stop - start
             start = stop
     return counts, all_births[:used], all_deaths[:used]
+
+
+@nb.njit(cache=True, nogil=True)
+def h0_of_windows(
+    data: np.ndarray,
+    offsets: np.ndarray,
+    widths: np.ndarray,
+    is_distance: bool,
+    threshold: np.float32,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``rips_of_windows`` at maxdim 0, with the same layout: (counts (W, 1), births, deaths).
+
+    An entry point of its own so that an H0-only caller (a maxdim-0 stream) compiles just the
+    H0 kernels, in seconds, not the higher dimensions' (about 100 s on a cold cache).
+    """
+    n_windows = offsets.shape[0] - 1
+    counts = np.zeros((n_windows, 1), np.int64)
+    all_deaths = np.empty(data.shape[0], np.float32)  # a window has at most n bars
+    used = 0
+    for w in range(n_windows):
+        flat = data[offsets[w] : offsets[w + 1]]
+        width = widths[w]
+        rows = flat.shape[0] // width if width > 0 else 0
+        block = flat.reshape((rows, width))
+        if is_distance:
+            deaths, components = h0_prim(block.astype(np.float32), threshold)
+        else:
+            deaths, components = h0_prim_points(block, threshold)
+        k = deaths.shape[0]
+        all_deaths[used : used + k] = np.sort(deaths)
+        all_deaths[used + k : used + k + components] = np.inf
+        counts[w, 0] = k + components
+        used += k + components
+    return counts, np.zeros(used, np.float32), all_deaths[:used]
 
 
 @nb.njit(cache=True, nogil=True)
