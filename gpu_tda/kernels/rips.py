@@ -37,6 +37,28 @@ def rips_from_distances(
         return np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.float32)
     if maxdim == 0:
         return _h0_bars(*h0_prim(dist, threshold))
+    bars, sweep = _through_h1(dist, maxdim, threshold, parallel)
+    if maxdim == 1:
+        return bars
+    return _higher_dims(dist, maxdim, parallel, bars, sweep)
+
+
+@nb.njit(cache=True, nogil=True)
+def rips_h1_from_distances(
+    dist: np.ndarray, threshold: np.float32, parallel: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``rips_from_distances`` at maxdim 1, compiled without the higher dimensions' kernels
+    (about 40 s less on a cold cache)."""
+    if dist.shape[0] == 0:
+        return np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.float32)
+    return _through_h1(dist, 1, threshold, parallel)[0]
+
+
+@nb.njit(cache=True, nogil=True)
+def _through_h1(dist, maxdim, threshold, parallel):
+    """H0 and H1 of a non-empty window: ((dims, births, deaths), what the higher dimensions
+    continue from: (sorted_dist, order, binom, threshold, edge_d, edge_i, keys, values))."""
+    n = dist.shape[0]
     threshold = min(threshold, enclosing_radius(dist))
     edge_d, edge_i = sorted_edges(dist, threshold)
     h0_deaths, components, col_pos = h0_kruskal(n, edge_d, edge_i)
@@ -46,8 +68,6 @@ def rips_from_distances(
         order, sorted_dist = neighbour_order_parallel(dist)
     else:
         order, sorted_dist = neighbour_order(dist)
-    simp_d = edge_d
-    simp_i = edge_i
     # dimension 1: the edges left by the union-find, in reverse filtration order
     col_d = edge_d[col_pos]
     col_i = edge_i[col_pos]
@@ -58,12 +78,25 @@ def rips_from_distances(
     col_d, col_i, pivot_d, pivot_i = set_aside_apparent(
         col_d, col_i, pivot_d, pivot_i, apparent, keys, values, maxdim > 1
     )
-    for dim in range(1, maxdim + 1):
+    b, d = reduce_coboundary(
+        dist, sorted_dist, order, binom, 1, threshold, col_d, col_i, keys, values, pivot_d, pivot_i
+    )
+    bars = _with_bars(dims, births, deaths, 1, b, d)
+    return bars, (sorted_dist, order, binom, threshold, edge_d, edge_i, keys, values)
+
+
+@nb.njit(cache=True, nogil=True)
+def _higher_dims(dist, maxdim, parallel, bars, sweep):
+    """Dimensions 2..maxdim, continuing from ``_through_h1``: the columns of each dimension are
+    assembled from the simplices of the one below (first the edges), classified, reduced."""
+    dims, births, deaths = bars
+    sorted_dist, order, binom, threshold, simp_d, simp_i, keys, values = sweep
+    for dim in range(2, maxdim + 1):
         if dim == 2:  # assembled columns: apparent pairs already set aside, sort the rest
             col_d, col_i, simp_d, simp_i, keys, values = triangle_columns(
                 dist, binom, simp_d, simp_i, keys, values, maxdim > 2, maxdim > 2, parallel
             )
-        elif dim > 2:
+        else:
             col_d, col_i, simp_d, simp_i, keys, values = assemble_columns(
                 dist,
                 sorted_dist,
@@ -79,12 +112,11 @@ def rips_from_distances(
                 dim < maxdim,
                 parallel,
             )
-        if dim > 1:
-            col_d, col_i = sort_simplices(col_d, col_i, True)
-            keys, values = with_room(keys, values, col_d.shape[0])
-            pivot_d, pivot_i, _ = classify_all(
-                dist, sorted_dist, order, binom, dim, threshold, col_d, col_i
-            )
+        col_d, col_i = sort_simplices(col_d, col_i, True)
+        keys, values = with_room(keys, values, col_d.shape[0])
+        pivot_d, pivot_i, _ = classify_all(
+            dist, sorted_dist, order, binom, dim, threshold, col_d, col_i
+        )
         b, d = reduce_coboundary(
             dist,
             sorted_dist,
@@ -99,10 +131,15 @@ def rips_from_distances(
             pivot_d,
             pivot_i,
         )
-        dims = np.concatenate((dims, np.full(b.shape[0], dim, np.int64)))
-        births = np.concatenate((births, b))
-        deaths = np.concatenate((deaths, d))
+        dims, births, deaths = _with_bars(dims, births, deaths, dim, b, d)
     return dims, births, deaths
+
+
+@nb.njit(cache=True, nogil=True)
+def _with_bars(dims, births, deaths, dim, b, d):
+    """The flat bars with dimension ``dim``'s (b, d) appended."""
+    dims = np.concatenate((dims, np.full(b.shape[0], dim, np.int64)))
+    return dims, np.concatenate((births, b)), np.concatenate((deaths, d))
 
 
 @nb.njit(cache=True, nogil=True)
@@ -131,48 +168,37 @@ def rips_of_windows(
     points of dimension widths[w], or an (n_w, n_w) distance matrix when ``is_distance``.
     Returns (counts, births, deaths): counts[w, dim] bars per window and dimension, the bars
     grouped by window then dimension, each group sorted by (death, birth).
+
+    Callers that know their maxdim is 0 or 1 may call ``h0_of_windows`` / ``h1_of_windows``
+    directly (the same results): compiling those alone takes a fraction of the time.
     """
     if maxdim == 0:
         return h0_of_windows(data, offsets, widths, is_distance, threshold)
-    n_windows = offsets.shape[0] - 1
-    counts = np.zeros((n_windows, maxdim + 1), np.int64)
-    capacity = 64
-    all_births = np.empty(capacity, np.float32)
-    all_deaths = np.empty(capacity, np.float32)
-    used = 0
-    for w in range(n_windows):
-        flat = data[offsets[w] : offsets[w + 1]]
-        width = widths[w]
-        rows = flat.shape[0] // width if width > 0 else 0
-        block = flat.reshape((rows, width))
-        dist = block.astype(np.float32) if is_distance else pairwise_distances(block)
-        dims, births, deaths = rips_from_distances(dist, maxdim, threshold, parallel)
-        k = dims.shape[0]
-        if used + k > capacity:
-            while used + k > capacity:
-                capacity *= 2
-            all_births = _resized(all_births, capacity)
-            all_deaths = _resized(all_deaths, capacity)
-        start = 0  # bars come grouped by dimension, in increasing dimension
-        for dim in range(maxdim + 1):
-            stop = start
-            while stop < k and dims[stop] == dim:
-                stop += 1
-            group_b = births[start:stop]
-            group_d = deaths[start:stop]
-            if dim == 0:  # every H0 bar is born at 0
-                all_births[used : used + stop - start] = 0.0
-                all_deaths[used : used + stop - start] = np.sort(group_d)
-            else:
-                order = np.argsort(group_b, kind="mergesort")
-                order = order[np.argsort(group_d[order], kind="mergesort")]
-                for t in range(stop - start):
-                    all_births[used + t] = group_b[order[t]]
-                    all_deaths[used + t] = group_d[order[t]]
-            counts[w, dim] = stop - start
-            used += stop - start
-            start = stop
-    return counts, all_births[:used], all_deaths[:used]
+    if maxdim == 1:
+        return h1_of_windows(data, offsets, widths, is_distance, threshold, parallel)
+    collected = _new_collection(offsets.shape[0] - 1, maxdim)
+    for w in range(offsets.shape[0] - 1):
+        dist = _window_distances(data, offsets, widths, w, is_distance)
+        bars = rips_from_distances(dist, maxdim, threshold, parallel)
+        collected = _collect(collected, w, bars)
+    return _collected(collected)
+
+
+@nb.njit(cache=True, nogil=True)
+def h1_of_windows(
+    data: np.ndarray,
+    offsets: np.ndarray,
+    widths: np.ndarray,
+    is_distance: bool,
+    threshold: np.float32,
+    parallel: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``rips_of_windows`` at maxdim 1, compiled without the kernels of dimensions 2 and 3."""
+    collected = _new_collection(offsets.shape[0] - 1, 1)
+    for w in range(offsets.shape[0] - 1):
+        dist = _window_distances(data, offsets, widths, w, is_distance)
+        collected = _collect(collected, w, rips_h1_from_distances(dist, threshold, parallel))
+    return _collected(collected)
 
 
 @nb.njit(cache=True, nogil=True)
@@ -183,20 +209,14 @@ def h0_of_windows(
     is_distance: bool,
     threshold: np.float32,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``rips_of_windows`` at maxdim 0, with the same layout: (counts (W, 1), births, deaths).
-
-    An entry point of its own so that an H0-only caller (a maxdim-0 stream) compiles just the
-    H0 kernels, in seconds, not the higher dimensions' (about 100 s on a cold cache).
-    """
+    """``rips_of_windows`` at maxdim 0, compiled with the H0 kernels alone (seconds, not the
+    minutes all dimensions take on a cold cache)."""
     n_windows = offsets.shape[0] - 1
     counts = np.zeros((n_windows, 1), np.int64)
     all_deaths = np.empty(data.shape[0], np.float32)  # a window has at most n bars
     used = 0
     for w in range(n_windows):
-        flat = data[offsets[w] : offsets[w + 1]]
-        width = widths[w]
-        rows = flat.shape[0] // width if width > 0 else 0
-        block = flat.reshape((rows, width))
+        block = _window(data, offsets, widths, w)
         if is_distance:
             deaths, components = h0_prim(block.astype(np.float32), threshold)
         else:
@@ -207,6 +227,70 @@ def h0_of_windows(
         counts[w, 0] = k + components
         used += k + components
     return counts, np.zeros(used, np.float32), all_deaths[:used]
+
+
+@nb.njit(cache=True, nogil=True)
+def _window(data, offsets, widths, w):
+    """Window ``w`` of the packed batch as its (rows, width) array."""
+    flat = data[offsets[w] : offsets[w + 1]]
+    width = widths[w]
+    rows = flat.shape[0] // width if width > 0 else 0
+    return flat.reshape((rows, width))
+
+
+@nb.njit(cache=True, nogil=True)
+def _window_distances(data, offsets, widths, w, is_distance):
+    """Window ``w``'s (n, n) float32 distances (computed from its points, or as given)."""
+    block = _window(data, offsets, widths, w)
+    return block.astype(np.float32) if is_distance else pairwise_distances(block)
+
+
+@nb.njit(cache=True, nogil=True)
+def _new_collection(n_windows, maxdim):
+    """(counts, births, deaths, used): the bars of a batch, filled window after window."""
+    counts = np.zeros((n_windows, maxdim + 1), np.int64)
+    return counts, np.empty(64, np.float32), np.empty(64, np.float32), 0
+
+
+@nb.njit(cache=True, nogil=True)
+def _collect(collected, w, bars):
+    """Add window ``w``'s flat bars (grouped by dimension, increasing) to ``collected``, each
+    dimension's sorted by (death, birth)."""
+    counts, all_births, all_deaths, used = collected
+    dims, births, deaths = bars
+    k = dims.shape[0]
+    if used + k > all_births.shape[0]:
+        capacity = all_births.shape[0]
+        while used + k > capacity:
+            capacity *= 2
+        all_births = _resized(all_births, capacity)
+        all_deaths = _resized(all_deaths, capacity)
+    start = 0
+    for dim in range(counts.shape[1]):
+        stop = start
+        while stop < k and dims[stop] == dim:
+            stop += 1
+        group_b = births[start:stop]
+        group_d = deaths[start:stop]
+        if dim == 0:  # every H0 bar is born at 0
+            all_births[used : used + stop - start] = 0.0
+            all_deaths[used : used + stop - start] = np.sort(group_d)
+        else:
+            order = np.argsort(group_b, kind="mergesort")
+            order = order[np.argsort(group_d[order], kind="mergesort")]
+            for t in range(stop - start):
+                all_births[used + t] = group_b[order[t]]
+                all_deaths[used + t] = group_d[order[t]]
+        counts[w, dim] = stop - start
+        used += stop - start
+        start = stop
+    return counts, all_births, all_deaths, used
+
+
+@nb.njit(cache=True, nogil=True)
+def _collected(collected):
+    counts, all_births, all_deaths, used = collected
+    return counts, all_births[:used], all_deaths[:used]
 
 
 @nb.njit(cache=True, nogil=True)
