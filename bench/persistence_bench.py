@@ -159,19 +159,26 @@ def measure(w: Workload, budget: float) -> dict[str, dict[str, float | int | boo
 
 
 def first_call_seconds() -> dict[str, float]:
-    """Import + first call in a fresh process, with an empty and with a warm numba cache."""
+    """Import + first call in a fresh process: with an empty numba cache for each maxdim (a
+    call compiles only what its maxdim needs), then with the cache warm."""
     code = (
-        "import time, numpy as np; t=time.perf_counter(); import gpu_tda; "
-        "gpu_tda.persistence(np.random.default_rng(0).normal(size=(20, 2)), maxdim=2, "
-        "backend='cpu'); print(time.perf_counter()-t)"
+        "import sys, time, numpy as np; t=time.perf_counter(); import gpu_tda; "
+        "gpu_tda.persistence(np.random.default_rng(0).normal(size=(20, 2)), "
+        "maxdim=int(sys.argv[1]), backend='cpu'); print(time.perf_counter()-t)"
     )
-    out = {}
-    with tempfile.TemporaryDirectory() as cache:
+
+    def first_call(maxdim: int, cache: str) -> float:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        for label in ("cold cache", "warm cache"):
-            proc = subprocess.run([sys.executable, "-c", code], env=env, check=True,
-                                  capture_output=True, text=True)
-            out[label] = float(proc.stdout.strip())
+        proc = subprocess.run([sys.executable, "-c", code, str(maxdim)], env=env, check=True,
+                              capture_output=True, text=True)
+        return float(proc.stdout.strip())
+
+    out = {}
+    for maxdim in (0, 1, 2):
+        with tempfile.TemporaryDirectory() as cache:
+            out[f"cold cache, maxdim {maxdim}"] = first_call(maxdim, cache)
+            if maxdim == 2:
+                out["warm cache, maxdim 2"] = first_call(maxdim, cache)
     return out
 
 
