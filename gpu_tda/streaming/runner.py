@@ -46,6 +46,10 @@ async def serve(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, on_signal, signum)
     try:
+        log.info(
+            "warming up the compute engine (a first run on this machine compiles the kernels: "
+            "up to a minute at maxdim 0-1, two at maxdim 2-3)"
+        )
         seconds = await asyncio.to_thread(worker.computer.warm_up)
         log.info("compute engine ready (%s, warm-up %.1f s)", worker.computer.backend, seconds)
         await worker.start()
