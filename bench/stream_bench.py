@@ -17,7 +17,7 @@ For each case (maxdim 0/1 x JSON/binary; window 128, stride 32, dim 3, 1,000 str
    the same drain without tracing, run right after each other.
 
 Beside them: the broker alone (a bare aiokafka produce and getmany loop over the same records:
-the ceiling for any aiokafka + Tansu worker here), the compute engine alone (one
+the ceiling for any aiokafka worker on this broker here), the compute engine alone (one
 ``persistence_batch`` call of 1,000 windows) and the RSS of ring buffers holding 1,000,000
 points. There is no streaming peer to compare against. The producer and this script share the
 machine's cores with the worker, as a real deployment on one box would.
@@ -395,7 +395,7 @@ def markdown(report: dict) -> str:
              f"Machine: {describe(report['machine'])}", "",
              f"Window {WINDOW}, stride {STRIDE}, dim {DIM}, {report['streams']} streams, "
              f"{report['points_per_message']} points per message, {PARTITIONS} partitions, "
-             f"embedded Tansu broker on loopback, worker `--backend cpu {flags}`. "
+             f"embedded broker (gpu-tda's own) on loopback, worker `--backend cpu {flags}`. "
              "Latency: last point produced -> diagram *emitted* (stamped by the worker before "
              "sending) and -> diagram *received* by a reader of the output topic (includes the "
              f"broker's ack and the reader's own fetch wait of up to "

@@ -39,7 +39,7 @@ def compiled_engine() -> None:
 
 @pytest.fixture(scope="session")
 def embedded_broker() -> Iterator[EmbeddedBroker]:
-    """The session's Tansu broker (memory-only) on a free 127.0.0.1 port."""
+    """The session's embedded broker (memory-only) on a free 127.0.0.1 port."""
     broker = EmbeddedBroker(port=0, die_with_parent=True)
     try:
         broker.start()
@@ -123,8 +123,8 @@ def unique_name() -> Callable[[str], str]:
 def new_topic(kafka_bootstrap: str) -> Callable[..., str]:
     """``new_topic(prefix="topic", partitions=1)`` -> the name of a freshly created topic.
 
-    (Tansu would auto-create a topic on first use, with 4 partitions; this creates it with the
-    count asked for.)
+    (The broker would auto-create a topic on first use, with 4 partitions; this creates it with
+    the count asked for.)
     """
 
     def make(prefix: str = "topic", partitions: int = 1) -> str:

@@ -1,6 +1,6 @@
 """``gpu-tda demo``: broker + Redis + producer + worker + tail on loopback, one command.
 
-The broker (Tansu) and redis-server are child processes started from the main thread with
+The embedded broker and redis-server are child processes started from the main thread with
 ``die_with_parent`` (they go when this process goes, however it ends); the producer, the
 worker and the tail run as tasks on one event loop. A status line reports progress; Ctrl-C, or
 the end of ``duration``, stops the producer, drains the worker, and stops everything.

@@ -5,8 +5,9 @@
   records; ``acks="all"``: a message counts as published once every in-sync replica has it.
 * The **consumer** joins the group without auto-commit (the worker commits after publishing)
   and fetches up to 4 MiB per partition. ``fetch_max_wait_ms`` is how long the broker may hold
-  a fetch that found nothing: Kafka answers as soon as data arrives, the embedded broker
-  (Tansu) holds every fetch this long, so there it is the floor of the end-to-end latency.
+  a fetch that found nothing. The broker answers as soon as data arrives, but aiokafka leaves
+  a partition whose records it still buffers out of its next fetch, so records arriving there
+  meanwhile wait for that fetch to end: a short wait keeps that delay small.
 """
 
 from __future__ import annotations

@@ -17,8 +17,8 @@ def stream_settings(
 ) -> Callable[..., WorkerSettings]:
     """``stream_settings(**changes)`` -> WorkerSettings on fresh topics and a fresh group.
 
-    Small windows, short group session (Tansu holds a join for half of it) and frequent
-    checkpoints keep the tests fast.
+    Small windows, short group session (a departed member holds up the next rebalance until
+    its session expires) and frequent checkpoints keep the tests fast.
     """
     base = unique_name("st")
 

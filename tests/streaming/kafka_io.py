@@ -168,8 +168,9 @@ def check_windows(
 def worker_settings_for(bootstrap: str, base: str, **changes: Any) -> WorkerSettings:
     """Worker settings on topics and a group named after ``base``.
 
-    Small windows, a short group session (Tansu holds a join for half of it) and frequent
-    checkpoints keep the tests fast; ``changes`` override any field.
+    Small windows, a short group session (a departed member holds up the next rebalance
+    until its session expires) and frequent checkpoints keep the tests fast; ``changes``
+    override any field.
     """
     values: dict[str, Any] = dict(
         bootstrap_servers=bootstrap,
