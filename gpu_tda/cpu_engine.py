@@ -22,7 +22,7 @@ from gpu_tda.work_estimate import check_window_budget
 _PARALLEL_LAUNCH = threading.Lock()
 
 SMALL_BATCH_COST = 1 << 20
-"""Below this estimated work (``_cost`` units; about 1.5 ms at maxdim 0) a batch runs on the
+"""Below this estimated work (``window_cost`` units; about 1.5 ms at maxdim 0) a batch runs on the
 calling thread: starting and joining a thread pool costs about a millisecond on a busy 2-core
 machine, more than splitting such a batch saves. A streaming worker's light-load batches (a
 few windows each) are all this small."""
@@ -47,7 +47,7 @@ def persistence_many(
     if not clouds:
         return []
     threads_wanted = n_threads or os.cpu_count() or 1
-    costs = [_cost(c.shape[0], maxdim) for c in clouds]
+    costs = [window_cost(c.shape[0], maxdim) for c in clouds]
     threads = max(1, min(threads_wanted, len(clouds)))
     if len(clouds) > 1 and sum(costs) < SMALL_BATCH_COST:
         threads = 1
@@ -116,7 +116,7 @@ def _run_chunk(
     return rips_of_windows(data, offsets, widths, distance_matrix, maxdim, thr32, parallel)
 
 
-def _cost(n: int, maxdim: int) -> float:
+def window_cost(n: int, maxdim: int) -> float:
     """Estimated work of one window of ``n`` points (units of about 1.5 ns at maxdim 0)."""
     power = 2 if maxdim == 0 else maxdim + 2
     return float(max(n, 1)) ** power

@@ -1,11 +1,13 @@
 """Jobs through the worker's stages, in order, each stage its own task so that they overlap::
 
-    submit -> [waiting] -> compute (thread: kernel, encode) -> send (to the producer)
+    submit -> [waiting] -> compute (kernel, encode) -> send (to the producer)
            -> confirm (acknowledged) -> checkpoint + offset commit -> done
 
 * **Adaptive batches.** A job still waiting for compute absorbs the next submitted job while
   the two hold at most ``max_batch_records`` records: an idle worker computes each fetch at
   once (low latency), a busy one computes larger batches (throughput).
+* **Compute off the loop.** A job is computed in a thread (numba releases the GIL), unless
+  ``inline(job)`` says it is too small to pay for the hand-off.
 * **Overlap.** Job N+1 is computed while job N's messages wait for their acknowledgements and
   its checkpoints are written; its messages are sent as soon as it is computed.
 * **Order.** Every stage takes jobs in submission order. A job's checkpoints are written only
@@ -66,8 +68,10 @@ class Pipeline:
         pause: InputPause,
         max_inflight: int,
         max_batch_records: int,
+        inline: Callable[[Job], bool] = lambda job: False,
     ) -> None:
         self._compute = compute
+        self._inline = inline
         self._publisher = publisher
         self._commit = commit
         self._metrics = metrics
@@ -149,7 +153,10 @@ class Pipeline:
             root = job.spans[0] if job.spans else None
             try:
                 with self._tracer.stage(root, "compute", windows=len(job.due)):
-                    computed = await asyncio.to_thread(self._compute, job)
+                    if self._inline(job):
+                        computed = self._compute(job)
+                    else:
+                        computed = await asyncio.to_thread(self._compute, job)
             except Exception:
                 self._metrics.processing_errors.labels(stage="compute").inc()
                 log.exception("computing %d windows failed; they are skipped", len(job.due))

@@ -193,6 +193,7 @@ class KafkaWorker:
             pause=self._input_pause,
             max_inflight=s.max_inflight,
             max_batch_records=s.max_batch_records,
+            inline=self._job_computer.small,
         )
         self._rebalancer = Rebalancer(
             s.input_topic,
