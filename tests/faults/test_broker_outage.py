@@ -63,7 +63,7 @@ async def test_broker_cut_for_10s_mid_stream_emits_every_window_unaltered(
 
     worker = KafkaWorker(
         settings,
-        compute_fn=slow_compute(0.05),
+        compute_fn=slow_compute(0.2),
         producer_breaker=BreakerConfig(fail_max=2, reset_s=1.0),
         publish_timeout_s=1.5,
     )
@@ -73,21 +73,28 @@ async def test_broker_cut_for_10s_mid_stream_emits_every_window_unaltered(
     try:
         await wait_until(lambda: worker.windows_published >= 20, 90, "the first windows")
         assert worker.windows_published < len(expected)
+        # the cut comes while the first part is still being worked through (a batch takes
+        # 0.2 s), so that publishing fails and the breaker has something to trip on
 
         await proxied_broker.proxy.sever()
         cut = time.monotonic()
-        await wait_until(
-            lambda: worker.breaker_states()["producer"] == "open", OUTAGE_S - 1, "breaker open"
-        )
-        assert worker.paused, "input must pause while publishing cannot work"
-        published_in_outage = worker.windows_published
-        committed = worker.metrics.checkpoints._value.get()
-        await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - cut)))
-        # nothing was acknowledged, so nothing counted as published and nothing committed
-        assert worker.windows_published == published_in_outage
-        assert worker.metrics.checkpoints._value.get() == committed
-        assert worker.metrics.circuit_breaker_state.labels(name="producer")._value.get() in (1, 2)
-        await proxied_broker.proxy.restore()
+        try:
+            await wait_until(
+                lambda: worker.breaker_states()["producer"] == "open",
+                OUTAGE_S - 1,
+                "breaker open",
+            )
+            assert worker.paused, "input must pause while publishing cannot work"
+            published_in_outage = worker.windows_published
+            committed = worker.metrics.checkpoints._value.get()
+            await asyncio.sleep(max(0.0, OUTAGE_S - (time.monotonic() - cut)))
+            # nothing was acknowledged, so nothing counted as published and nothing committed
+            assert worker.windows_published == published_in_outage
+            assert worker.metrics.checkpoints._value.get() == committed
+            breaker = worker.metrics.circuit_breaker_state.labels(name="producer")._value.get()
+            assert breaker in (1, 2)
+        finally:  # also after a failed check, so that the worker can drain and stop
+            await proxied_broker.proxy.restore()
 
         await produce(bootstrap, settings.input_topic, messages[split:])
         records = await read_topic(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import struct
+from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
 
@@ -65,19 +66,15 @@ class Malformed(ValueError):
     """A frame that is not a request this broker can read."""
 
 
+@dataclass(frozen=True, slots=True)
 class Request:
     """One decoded request: its header fields and its body (an aiokafka request struct)."""
 
-    __slots__ = ("api_key", "api_version", "correlation_id", "client_id", "body")
-
-    def __init__(
-        self, api_key: int, api_version: int, correlation_id: int, client_id: str, body: Any
-    ) -> None:
-        self.api_key = api_key
-        self.api_version = api_version
-        self.correlation_id = correlation_id
-        self.client_id = client_id
-        self.body = body
+    api_key: int
+    api_version: int
+    correlation_id: int
+    client_id: str
+    body: Any
 
     @property
     def supported(self) -> bool:
