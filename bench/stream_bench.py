@@ -256,14 +256,15 @@ async def run_case(
     *,
     tracing: bool = False,
     shares: list[float] | None = None,
+    workers: int = 1,
 ) -> dict:
-    """One worker: drain a filled topic (max rate), then constant-rate phases at ``shares``
-    (default ``args.shares``) of that rate."""
+    """``workers`` workers in one group: drain a filled topic (max rate), then constant-rate
+    phases at ``shares`` (default ``args.shares``; one worker only) of that rate."""
     from gpu_tda.services import free_port
     from gpu_tda.streaming.topics import ensure_topics
 
     shares = args.shares if shares is None else shares
-    tag = "traced" if tracing else "plain"
+    tag = ("traced" if tracing else "plain") + (f"-x{workers}" if workers > 1 else "")
     prefix = f"bench-{maxdim}-{encoding}-{tag}-{os.getpid()}-{int(time.time())}"
     per_stream = args.fill_points[maxdim]
     ppm = args.points_per_message
@@ -272,24 +273,27 @@ async def run_case(
     total_points = len(messages) * ppm
     fill_s = await prefill(bootstrap, f"{prefix}.in", messages, encoding)
     result: dict = {"maxdim": maxdim, "encoding": encoding, "streams": args.streams,
-                    "tracing": tracing,
+                    "tracing": tracing, "workers": workers,
                     "points_per_message": ppm, "prefill_points": total_points,
                     "producer_points_per_s": total_points / fill_s}  # fmt: skip
     if maxdim == 0 and shares:
         alone_s = await broker_alone(bootstrap, f"{prefix}.in", len(messages))
         result["broker_alone_consume_points_per_s"] = total_points / alone_s
-    port = free_port()
-    worker = start_worker(bootstrap, prefix, maxdim, port, tracing)
+    ports = [free_port() for _ in range(workers)]
+    group = [start_worker(bootstrap, prefix, maxdim, port, tracing) for port in ports]
+    worker = group[0]  # the one the latency phases feed
     want = expected_windows(per_stream) * args.streams
     samples: list[tuple[float, dict]] = []
     try:
 
         def drained() -> bool:
-            if worker.poll() is not None:
-                worker.stderr.seek(0)
-                tail = worker.stderr.read().decode(errors="replace")[-2000:]
-                raise RuntimeError(f"the worker exited ({worker.returncode}): {tail}")
-            m = scrape(port)
+            for proc in group:
+                if proc.poll() is not None:
+                    proc.stderr.seek(0)
+                    tail = proc.stderr.read().decode(errors="replace")[-2000:]
+                    raise RuntimeError(f"a worker exited ({proc.returncode}): {tail}")
+            each = [scrape(p) for p in ports]
+            m = {key: sum(e[key] for e in each) for key in ("points", "windows")}
             samples.append((time.perf_counter(), m))
             return m["windows"] >= want
 
@@ -302,6 +306,7 @@ async def run_case(
         result["max_points_per_s"] = total_points / span
         result["max_windows_per_s"] = want / span
         result["drain_rss_mb"] = proc_rss_mb(worker.pid)
+        result["windows_emitted"] = samples[-1][1]["windows"]  # > want: some emitted twice
         for share in shares:
             rate = share * result["max_points_per_s"]
             need = int(rate * args.phase_s / ppm)
@@ -334,11 +339,13 @@ async def run_case(
         result["worker_peak_rss_mb"] = proc_rss_mb(worker.pid, "VmHWM")
         result["load_avg_1m"] = os.getloadavg()[0]
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        for proc in group:
+            proc.terminate()
+        for proc in group:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     return result
 
 
@@ -426,6 +433,13 @@ def markdown(report: dict) -> str:
                   f"off {', '.join(fmt(x) for x in off)} points/s, "
                   f"on {', '.join(fmt(x) for x in on)} points/s: "
                   f"overhead {overhead:.1f}% of throughput (mean of each)."]  # fmt: skip
+    scale = report.get("scale_out_drains") or []
+    if scale:
+        parts = [f"{c['workers']} worker{'s' if c['workers'] > 1 else ''} "
+                 f"{fmt(c['max_points_per_s'])} points/s" for c in scale]  # fmt: skip
+        lines += ["", "Scale-out (maxdim 0, binary drains run right after each other; the "
+                  "workers share one consumer group and this machine's two cores with the "
+                  f"broker): {', '.join(parts)}."]  # fmt: skip
     spans = report.get("tracing_in_process")
     if spans:
         lines += ["", "Tracing overhead in-process (`tracing_overhead.py`, no broker noise): the "
@@ -461,7 +475,9 @@ async def main_async(args: argparse.Namespace) -> dict:
     info = machine_info()
     print(f"machine: {describe(info)}", flush=True)
     cases = []
-    with EmbeddedBroker(port=0) as broker:
+    # members started together join one generation (otherwise the first worker starts alone
+    # and the second's arrival revokes partitions mid-drain)
+    with EmbeddedBroker(port=0, initial_rebalance_delay_ms=3000) as broker:
         for maxdim in args.maxdims:
             for encoding in args.encodings:
                 print(f"case maxdim {maxdim} {encoding} ...", flush=True)
@@ -476,6 +492,13 @@ async def main_async(args: argparse.Namespace) -> dict:
                     broker.bootstrap_servers, 0, "binary", args, tracing=traced, shares=[]
                 )
                 tracing.append(case)
+        scale_out = []
+        if 0 in args.maxdims and "binary" in args.encodings:
+            for workers in (1, 2):
+                print(f"scale-out drain, {workers} worker(s) in one group ...", flush=True)
+                scale_out.append(await run_case(
+                    broker.bootstrap_servers, 0, "binary", args, shares=[], workers=workers
+                ))  # fmt: skip
     probe = subprocess.run([sys.executable, __file__, "--rss-probe"], capture_output=True,
                            text=True, check=True)  # fmt: skip
     return {
@@ -485,6 +508,7 @@ async def main_async(args: argparse.Namespace) -> dict:
                                         for md in args.maxdims},
         "rss_probe": json.loads(probe.stdout), "peers": "none: no streaming peer to compare",
         "tracing_drains": tracing, "tracing_in_process": tracing_in_process(),
+        "scale_out_drains": scale_out,
         "worker_flags": WORKER_FLAGS,
         "reader_fetch_wait_ms": READER_FETCH_WAIT_MS,
     }  # fmt: skip

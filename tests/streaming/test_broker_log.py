@@ -190,3 +190,22 @@ async def test_a_member_with_other_protocols_is_refused():
     await join(groups)
     other = await groups.join("g", "", "client", 10_000, 10_000, "consumer", [("range", b"")])
     assert other.error != NONE
+
+
+async def test_members_started_together_form_one_generation_with_an_initial_delay():
+    groups = GroupCoordinator(initial_delay=0.3)
+    first = asyncio.create_task(join(groups))
+    await asyncio.sleep(0.1)
+    assert not first.done()  # held for the initial delay, waiting for more members
+    second = await join(groups)
+    first_result = await first
+    assert first_result.generation == second.generation == 1
+    assert {first_result.leader} == {second.leader}
+    # a later rebalance of the now non-empty group is not delayed
+    await groups.sync("g", 1, first_result.member_id, [])
+    third = asyncio.create_task(join(groups))
+    rejoined = await asyncio.wait_for(
+        asyncio.gather(join(groups, first_result.member_id), join(groups, second.member_id)), 1
+    )
+    assert [r.generation for r in rejoined] == [2, 2]
+    assert (await third).generation == 2

@@ -6,7 +6,9 @@ A group moves through the states Kafka's coordinator uses:
 * ``PREPARING``: a rebalance began (a member joined, left or timed out). Every member must send
   JoinGroup again; heartbeats answer REBALANCE_IN_PROGRESS to tell them. The joins are held
   until every member has rejoined or the longest rebalance timeout passed (members that did
-  not rejoin by then are dropped).
+  not rejoin by then are dropped). The first join of an empty group is also held for
+  ``initial_delay`` (Kafka's ``group.initial.rebalance.delay.ms``), so that members started
+  together form one generation instead of one each.
 * ``COMPLETING``: the joins were answered with a new generation (the leader also got every
   member's subscription); SyncGroup requests wait for the leader's assignments.
 * ``STABLE``: assignments handed out; heartbeats keep the members' sessions alive.
@@ -88,12 +90,17 @@ class Group:
     members: dict[str, Member] = field(default_factory=dict)
     offsets: dict[tuple[str, int], tuple[int, str]] = field(default_factory=dict)
     deadline: asyncio.TimerHandle | None = None
+    held_until: float = 0.0  # loop time before which the rebalance does not complete
 
 
 class GroupCoordinator:
-    """Every group of one broker (all state in memory, on the broker's event loop)."""
+    """Every group of one broker (all state in memory, on the broker's event loop).
 
-    def __init__(self) -> None:
+    ``initial_delay``: seconds the first join of an empty group waits for more members.
+    """
+
+    def __init__(self, initial_delay: float = 0.0) -> None:
+        self.initial_delay = initial_delay
         self._groups: dict[str, Group] = {}
 
     def _group(self, name: str) -> Group:
@@ -136,8 +143,12 @@ class GroupCoordinator:
         member.last_seen = now
         if member.joining:  # the same member joined again before its first join was answered
             member.join.set_result(JoinResult(REBALANCING))  # type: ignore[union-attr]
-        member.join = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        member.join = loop.create_future()
         group.protocol_type = protocol_type
+        if group.state is State.EMPTY and self.initial_delay > 0:
+            group.held_until = loop.time() + self.initial_delay
+            loop.call_at(group.held_until, self._complete_if_all_joined, group)
         if group.state is not State.PREPARING:
             self._prepare(group)
         self._complete_if_all_joined(group)
@@ -248,7 +259,11 @@ class GroupCoordinator:
         group.deadline = asyncio.get_running_loop().call_later(timeout, self._complete, group)
 
     def _complete_if_all_joined(self, group: Group) -> None:
-        if group.state is State.PREPARING and all(m.joining for m in group.members.values()):
+        if (
+            group.state is State.PREPARING
+            and asyncio.get_running_loop().time() >= group.held_until
+            and all(m.joining for m in group.members.values())
+        ):
             self._complete(group)
 
     def _complete(self, group: Group) -> None:

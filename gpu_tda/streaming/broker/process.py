@@ -70,6 +70,8 @@ class EmbeddedBroker(ServiceProcess):
 
     ``port=0`` picks a free port. ``advertised_host`` / ``advertised_port`` default to the
     listener's own address. ``partitions``: the partition count of auto-created topics.
+    ``initial_rebalance_delay_ms``: how long the first join of an empty consumer group waits
+    for more members (0: it completes at once).
     ``start()`` blocks until a Kafka client can fetch metadata. ``die_with_parent=True``
     (Linux) stops the broker when the thread that started it ends, even on a hard kill of this
     process.
@@ -85,6 +87,7 @@ class EmbeddedBroker(ServiceProcess):
         advertised_port: int | None = None,
         *,
         partitions: int = DEFAULT_PARTITIONS,
+        initial_rebalance_delay_ms: int = 0,
         startup_timeout: float = 30.0,
         stop_timeout: float = 10.0,
         die_with_parent: bool = False,
@@ -98,6 +101,7 @@ class EmbeddedBroker(ServiceProcess):
         self._advertised_host = advertised_host
         self._advertised_port = advertised_port
         self.partitions = partitions
+        self.initial_rebalance_delay_ms = initial_rebalance_delay_ms
 
     @property
     def bootstrap_servers(self) -> str:
@@ -119,6 +123,7 @@ class EmbeddedBroker(ServiceProcess):
             "--advertised-host", host,
             "--advertised-port", port,
             "--partitions", str(self.partitions),
+            "--initial-rebalance-delay-ms", str(self.initial_rebalance_delay_ms),
         ]  # fmt: skip
 
     def _is_ready(self) -> bool:
@@ -131,11 +136,16 @@ async def _serve(
     advertised_port: int | None,
     partitions: int,
     retention_mb: int,
+    initial_rebalance_delay_ms: int,
 ) -> None:
     from gpu_tda.streaming.broker.server import KafkaBroker
 
     broker = KafkaBroker(
-        LOOPBACK, port, default_partitions=partitions, retention_bytes=retention_mb << 20
+        LOOPBACK,
+        port,
+        default_partitions=partitions,
+        retention_bytes=retention_mb << 20,
+        initial_rebalance_delay=initial_rebalance_delay_ms / 1000,
     )
     try:
         await broker.start()
@@ -191,13 +201,30 @@ async def _serve(
     show_default=True,
     help="Most MiB of records a partition keeps; the oldest go first.",
 )
+@click.option(
+    "--initial-rebalance-delay-ms",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="How long the first join of an empty consumer group waits for more members.",
+)
 def broker_command(
     port: int,
     advertised_host: str | None,
     advertised_port: int | None,
     partitions: int,
     retention_mb: int,
+    initial_rebalance_delay_ms: int,
 ) -> None:
     """Embedded Kafka-protocol broker (memory-only) on 127.0.0.1, until Ctrl-C/SIGTERM."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
-    asyncio.run(_serve(port, advertised_host, advertised_port, partitions, retention_mb))
+    asyncio.run(
+        _serve(
+            port,
+            advertised_host,
+            advertised_port,
+            partitions,
+            retention_mb,
+            initial_rebalance_delay_ms,
+        )
+    )

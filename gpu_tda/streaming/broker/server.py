@@ -54,11 +54,12 @@ class KafkaBroker:
         *,
         default_partitions: int = 4,
         retention_bytes: int = 1 << 30,
+        initial_rebalance_delay: float = 0.0,
     ) -> None:
         self.host, self.port = host, port
         self._advertised: tuple[str, int] | None = None
         self.topics = Topics(default_partitions, retention_bytes)
-        self.groups = GroupCoordinator()
+        self.groups = GroupCoordinator(initial_rebalance_delay)
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
         self._expiry: asyncio.Task[None] | None = None
