@@ -8,6 +8,7 @@ of the output) goes through it, and the test severs every connection and refuses
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 
@@ -32,15 +33,23 @@ pytestmark = [pytest.mark.kafka, pytest.mark.timeout(300)]
 OUTAGE_S = 10.0
 
 
-def slow_compute(delay_s: float) -> Callable[..., list]:
-    """``persistence_batch`` that also takes ``delay_s``: the stream is still flowing (a batch
-    in compute, more queued) when the cut comes."""
+class GatedCompute:
+    """``persistence_batch`` that takes ``delay_s`` and, once ``hold`` is set, waits in compute
+    until ``release`` is: the test cuts the network while a batch is certainly in flight (its
+    publishing must fail, so that the breaker has something to trip on), more queued."""
 
-    def compute(windows, *, maxdim, threshold, backend):
-        time.sleep(delay_s)
+    def __init__(self, delay_s: float) -> None:
+        self.delay_s = delay_s
+        self.hold = threading.Event()
+        self.holding = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, windows, *, maxdim, threshold, backend):
+        time.sleep(self.delay_s)
+        if self.hold.is_set():
+            self.holding.set()
+            self.release.wait(timeout=60)
         return persistence_batch_fn(windows, maxdim=maxdim, threshold=threshold, backend=backend)
-
-    return compute
 
 
 async def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -61,9 +70,10 @@ async def test_broker_cut_for_10s_mid_stream_emits_every_window_unaltered(
     await create_topics(settings)
     await produce(bootstrap, settings.input_topic, messages[:split])
 
+    compute = GatedCompute(0.05)
     worker = KafkaWorker(
         settings,
-        compute_fn=slow_compute(0.2),
+        compute_fn=compute,
         producer_breaker=BreakerConfig(fail_max=2, reset_s=1.0),
         publish_timeout_s=1.5,
     )
@@ -73,11 +83,12 @@ async def test_broker_cut_for_10s_mid_stream_emits_every_window_unaltered(
     try:
         await wait_until(lambda: worker.windows_published >= 20, 90, "the first windows")
         assert worker.windows_published < len(expected)
-        # the cut comes while the first part is still being worked through (a batch takes
-        # 0.2 s), so that publishing fails and the breaker has something to trip on
+        compute.hold.set()  # the next batch stays in compute until the network is cut
+        await wait_until(compute.holding.is_set, 30, "a batch held in compute")
 
         await proxied_broker.proxy.sever()
         cut = time.monotonic()
+        compute.release.set()
         try:
             await wait_until(
                 lambda: worker.breaker_states()["producer"] == "open",
