@@ -68,7 +68,7 @@ class Pipeline:
         pause: InputPause,
         max_inflight: int,
         max_batch_records: int,
-        inline: Callable[[Job], bool] = lambda job: False,
+        inline: Callable[[Job], bool] | None = None,
     ) -> None:
         self._compute = compute
         self._inline = inline
@@ -153,7 +153,7 @@ class Pipeline:
             root = job.spans[0] if job.spans else None
             try:
                 with self._tracer.stage(root, "compute", windows=len(job.due)):
-                    if self._inline(job):
+                    if self._inline is not None and self._inline(job):
                         computed = self._compute(job)
                     else:
                         computed = await asyncio.to_thread(self._compute, job)

@@ -77,10 +77,6 @@ POLL_MS = 100
 GAUGE_INTERVAL_S = 0.5
 
 
-def _never(job: Job) -> bool:
-    return False
-
-
 class KafkaWorker:
     """A ``StreamAdapter`` between Kafka topics and the window computer (see module doc)."""
 
@@ -117,7 +113,7 @@ class KafkaWorker:
         self._job_computer = JobComputer(self.computer, self.gpu_guard, self.metrics)
         # which jobs run on the event loop: the cost estimate is of gpu-tda's own engine, so a
         # replaced compute_fn (tests), which may take any time, always runs in the thread
-        self._inline = self._job_computer.small if compute_fn is None else _never
+        self._inline = self._job_computer.small if compute_fn is None else None
         self._producer_breaker = producer_breaker
         self._publish_timeout_s = publish_timeout_s
         self.tracer = BatchTracer(
