@@ -174,3 +174,45 @@ async def test_an_unserved_version_is_answered_for_api_versions_and_closes_other
     # Produce v8 is not served: the broker closes the connection instead of guessing
     produce = ProduceRequest_v3(None, 1, 1000, [])
     assert await exchange(broker, [frame(produce, version=8), frame(versions)]) == []
+
+
+async def settled(consumers: list[AIOKafkaConsumer], partitions: set, timeout: float = 30.0):
+    """Poll every consumer until their assignments split ``partitions`` exactly once, each
+    consumer owning some (there are fewer consumers than partitions)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await asyncio.gather(*(c.getmany(timeout_ms=50) for c in consumers))
+        owned = [c.assignment() for c in consumers]
+        complete = set().union(*owned) == partitions
+        if complete and sum(map(len, owned)) == len(partitions) and all(owned):
+            return owned
+    raise AssertionError(f"no stable split of {len(partitions)} partitions: {owned}")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_a_group_under_churn_always_settles_on_a_complete_disjoint_split(broker, seed):
+    """Members join and leave in a random order; after each change the live members own every
+    partition exactly once, each some (the coordinator neither loses nor doubles a partition
+    and hands the new generation to every member)."""
+    import random
+
+    rng = random.Random(seed)
+    topic = f"churn-{seed}"
+    broker.topics.create(topic, 6)
+    partitions = {TopicPartition(topic, p) for p in range(6)}
+    settings = dict(bootstrap_servers=bootstrap(broker), group_id=f"g-churn-{seed}",
+                    session_timeout_ms=3000, heartbeat_interval_ms=100)  # fmt: skip
+    live: list[AIOKafkaConsumer] = []
+    try:
+        for _ in range(8):
+            if len(live) < 3 and (not live or rng.random() < 0.6):
+                consumer = AIOKafkaConsumer(topic, **settings)
+                await consumer.start()
+                live.append(consumer)
+            else:
+                await live.pop(rng.randrange(len(live))).stop()  # leaves the group
+            if live:
+                await settled(live, partitions)
+    finally:
+        for consumer in live:
+            await consumer.stop()
