@@ -113,8 +113,10 @@ async def join(coordinator, member_id="", session_ms=10_000, rebalance_ms=10_000
 
 async def test_two_members_join_one_generation_and_the_leader_assigns():
     groups = GroupCoordinator()
+    assert groups.state("g") is State.EMPTY
     first = await join(groups)
     assert (first.error, first.generation, first.leader) == (NONE, 1, first.member_id)
+    assert groups.state("g") is State.COMPLETING
     assert await groups.sync("g", 1, first.member_id, [(first.member_id, b"all")]) == (NONE, b"all")
 
     second_join = asyncio.create_task(join(groups))
@@ -133,6 +135,7 @@ async def test_two_members_join_one_generation_and_the_leader_assigns():
     plan = [(first.member_id, b"p0"), (second.member_id, b"p1")]
     assert await groups.sync("g", 2, first.member_id, plan) == (NONE, b"p0")
     assert await follower == (NONE, b"p1")
+    assert groups.state("g") is State.STABLE
     assert groups.heartbeat("g", 2, second.member_id) == NONE
     assert groups.heartbeat("g", 1, second.member_id) == ILLEGAL_GENERATION
     assert groups.heartbeat("g", 2, "stranger") == UNKNOWN_MEMBER
@@ -166,7 +169,7 @@ async def test_leaving_empties_the_group_but_keeps_its_offsets():
     assert groups.commit("g", 1, member.member_id, [("t", 0, 42, "")]) == NONE
     assert groups.commit("g", 0, member.member_id, [("t", 0, 1, "")]) == ILLEGAL_GENERATION
     assert groups.leave("g", member.member_id) == NONE
-    assert groups._group("g").state is State.EMPTY
+    assert groups.state("g") is State.EMPTY
     assert groups.committed("g", "t", 0) == (42, "")
     assert groups.commit("g", -1, "", [("t", 1, 7, "m")]) == NONE  # outside any generation
     assert groups.committed("g", "t", 1) == (7, "m")

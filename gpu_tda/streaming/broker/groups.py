@@ -235,6 +235,11 @@ class GroupCoordinator:
             return -1, ""
         return group.offsets.get((topic, partition), (-1, ""))
 
+    def state(self, name: str) -> State:
+        """Where group ``name`` is in its rebalance cycle (EMPTY for a group never seen)."""
+        group = self._groups.get(name)
+        return State.EMPTY if group is None else group.state
+
     def committed_partitions(self, name: str) -> list[tuple[str, int]]:
         group = self._groups.get(name)
         return [] if group is None else list(group.offsets)
