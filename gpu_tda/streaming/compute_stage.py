@@ -21,7 +21,7 @@ from gpu_tda.cpu_engine import window_cost
 from gpu_tda.metrics import WorkerMetrics
 from gpu_tda.streaming.batch import BatchStats, WindowComputer
 from gpu_tda.streaming.breakers import GpuGuard
-from gpu_tda.streaming.diagram import WindowDiagram, encode_diagram
+from gpu_tda.streaming.diagram import WindowDiagram, encode_diagrams
 from gpu_tda.streaming.intake import Job
 from gpu_tda.streaming.shadow import shadow_compare
 
@@ -62,7 +62,7 @@ class JobComputer:
         now_ms = int(time.time() * 1000)
         for wd in diagrams:
             wd.emitted_ts = now_ms
-        return Computed(job, diagrams, [encode_diagram(wd) for wd in diagrams])
+        return Computed(job, diagrams, encode_diagrams(diagrams))
 
     def _compute(self, job: Job) -> list[WindowDiagram]:
         stats = BatchStats()

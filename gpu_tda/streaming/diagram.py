@@ -13,9 +13,11 @@ An infinite death is ``null``; so is an infinite threshold and any field that is
 window cut by the embeddable processor has no offsets). Floats are written in a shortest
 round-trip form, so ``decode_diagram(encode_diagram(wd))`` gives back the same bars.
 
-Encoding many small diagrams is a hot path of the worker: ``encode_diagram`` hands the bar
+Encoding many small diagrams is a hot path of the worker: ``encode_diagrams`` hands the bar
 arrays to orjson, which formats them in C (an infinite death becomes ``null``), about 15x faster
-than building lists for ``json.dumps``. Without orjson it falls back to the standard library.
+than building lists for ``json.dumps``, and checks the bars of a whole batch in one numpy pass
+(two numpy calls per window cost a quarter of the encoding). Without orjson it falls back to the
+standard library.
 """
 
 from __future__ import annotations
@@ -126,21 +128,31 @@ def diagram_to_dict(wd: WindowDiagram) -> dict[str, Any]:
 
 def encode_diagram(wd: WindowDiagram) -> bytes:
     """The output-topic value of ``wd``: compact UTF-8 JSON, schema ``gpu-tda.diagram/1``."""
+    return encode_diagrams([wd])[0]
+
+
+def encode_diagrams(wds: list[WindowDiagram]) -> list[bytes]:
+    """``encode_diagram`` of each window; ValueError (nothing encoded) when any bar has a NaN
+    or an infinite birth."""
     if orjson is None:
-        return json.dumps(diagram_to_dict(wd), separators=(",", ":"), allow_nan=False).encode()
-    doc = _header_dict(wd)
-    doc["diagrams"] = [_bars_for_orjson(bars) for bars in wd.diagrams]
-    doc["compute_ms"] = float(wd.compute_ms)
-    doc["emitted_ts"] = wd.emitted_ts
-    return orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-def _bars_for_orjson(bars: np.ndarray) -> np.ndarray:
-    """A C-contiguous (k, 2) float64 array orjson can write (it writes inf deaths as null)."""
-    arr = np.ascontiguousarray(bars, dtype=np.float64).reshape(-1, 2)
-    if arr.size and (np.isnan(arr).any() or np.isinf(arr[:, 0]).any()):
+        return [
+            json.dumps(diagram_to_dict(wd), separators=(",", ":"), allow_nan=False).encode()
+            for wd in wds
+        ]
+    # C-contiguous (k, 2) float64 arrays, which orjson writes (an inf death as null)
+    bars = [[np.ascontiguousarray(b, dtype=np.float64).reshape(-1, 2) for b in wd.diagrams]
+            for wd in wds]  # fmt: skip
+    every = np.concatenate([b for per_window in bars for b in per_window] or [np.empty((0, 2))])
+    if np.isnan(every).any() or np.isinf(every[:, 0]).any():
         raise ValueError("a bar with a NaN or an infinite birth cannot be encoded")
-    return arr
+    values = []
+    for wd, per_window in zip(wds, bars, strict=True):
+        doc = _header_dict(wd)
+        doc["diagrams"] = per_window
+        doc["compute_ms"] = float(wd.compute_ms)
+        doc["emitted_ts"] = wd.emitted_ts
+        values.append(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
+    return values
 
 
 def _header_dict(wd: WindowDiagram) -> dict[str, Any]:

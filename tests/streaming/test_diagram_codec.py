@@ -128,3 +128,20 @@ def test_fast_encoder_writes_the_same_document_as_the_stdlib_one():
     wd = WindowDiagram("s-1", 128, 32, 9, [bars0, rng.random((3, 2)) * 1e-7], "cpu", 0.25)
     wd.emitted_ts = 1764190000000
     assert json.loads(encode_diagram(wd)) == diagram_to_dict(wd)
+
+
+def test_a_batch_encodes_each_window_as_alone_and_refuses_any_bad_bar():
+    from gpu_tda.streaming.diagram import encode_diagrams
+
+    rng = np.random.default_rng(8)
+    windows = [sample()]
+    for seq in range(5):
+        bars = [np.c_[np.zeros(6), rng.random(6)], rng.random((seq, 2)), np.empty((0, 2))]
+        windows.append(WindowDiagram("s-2", 16, 4, seq, bars, "cpu", 0.1, maxdim=2))
+    assert encode_diagrams(windows) == [encode_diagram(wd) for wd in windows]
+    assert encode_diagrams([]) == []
+    for bad in ([[np.nan, 1.0]], [[np.inf, np.inf]], [[0.0, np.nan]]):
+        broken = sample()
+        broken.diagrams[1] = np.array(bad)
+        with pytest.raises(ValueError, match="cannot be encoded"):
+            encode_diagrams([*windows, broken])
