@@ -158,9 +158,9 @@ class GroupCoordinator:
         self, name: str, generation: int, member_id: str, assignments: list[tuple[str, bytes]]
     ) -> tuple[int, bytes]:
         """``(error, assignment)``; a follower waits here for the leader's assignments."""
-        group, member, error = self._member(name, member_id)
+        group, member = self._member(name, member_id)
         if member is None:
-            return error, b""
+            return UNKNOWN_MEMBER, b""
         if group.state is State.PREPARING:
             return REBALANCING, b""
         if generation != group.generation:
@@ -181,17 +181,17 @@ class GroupCoordinator:
         return await member.sync
 
     def heartbeat(self, name: str, generation: int, member_id: str) -> int:
-        group, member, error = self._member(name, member_id)
+        group, member = self._member(name, member_id)
         if member is None:
-            return error
+            return UNKNOWN_MEMBER
         if group.state is State.PREPARING:
             return REBALANCING
         return NONE if generation == group.generation else ILLEGAL_GENERATION
 
     def leave(self, name: str, member_id: str) -> int:
-        group, member, error = self._member(name, member_id)
+        group, member = self._member(name, member_id)
         if member is None:
-            return error
+            return UNKNOWN_MEMBER
         self._remove(group, [member_id])
         return NONE
 
@@ -245,12 +245,13 @@ class GroupCoordinator:
         return [] if group is None else list(group.offsets)
 
     # -- transitions ----------------------------------------------------------------------------
-    def _member(self, name: str, member_id: str) -> tuple[Group, Member | None, int]:
+    def _member(self, name: str, member_id: str) -> tuple[Group, Member | None]:
+        """The group and the member (None: unknown), whose session this request renews."""
         group = self._group(name)
         member = group.members.get(member_id)
         if member is not None:
             member.last_seen = time.monotonic()
-        return group, member, UNKNOWN_MEMBER
+        return group, member
 
     def _prepare(self, group: Group) -> None:
         group.state = State.PREPARING
