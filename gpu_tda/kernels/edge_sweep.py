@@ -18,10 +18,9 @@ parallel for large windows; each chunk rebuilds the adjacency up to its first ed
 
 import numba as nb
 import numpy as np
-from numba.core import types
-from numba.extending import intrinsic
 
 from gpu_tda.kernels import pivot_index as pmap
+from gpu_tda.kernels.bits import leading_zeros, ones
 from gpu_tda.kernels.coboundary import cofacet_index, earliest_cofacet, is_apparent
 from gpu_tda.kernels.combinatorics import simplex_vertices
 from gpu_tda.kernels.h0 import edge_vertices
@@ -33,28 +32,6 @@ CLEARED = np.int32(-2)
 """Triangle code: a pivot of dimension 1, not a column."""
 COLUMN = np.int32(-3)
 """Triangle code: a column to reduce. Codes >= 0: apparent, its pivot adds that vertex."""
-
-
-@intrinsic
-def _leading_zeros(typingctx, word):
-    """Count of leading zero bits of a uint64 (64 for zero)."""
-    sig = types.uint64(types.uint64)
-
-    def codegen(context, builder, signature, args):
-        return builder.ctlz(args[0], context.get_constant(types.boolean, False))
-
-    return sig, codegen
-
-
-@intrinsic
-def _ones(typingctx, word):
-    """Number of set bits of a uint64."""
-    sig = types.uint64(types.uint64)
-
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
-
-    return sig, codegen
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -71,7 +48,7 @@ def highest_common(rows: np.ndarray, a: int, b: int, c: int) -> int:
         if c >= 0:
             word &= rows[c, w]
         if word != 0:
-            return w * 64 + 63 - int(_leading_zeros(word))
+            return w * 64 + 63 - int(leading_zeros(word))
     return -1
 
 
@@ -149,7 +126,7 @@ def _triangle_offsets(n, edge_i):
         _link(seen, x, y)
         count = 0
         for w in range(seen.shape[1]):
-            count += int(_ones(seen[x, w] & seen[y, w]))
+            count += int(ones(seen[x, w] & seen[y, w]))
         offsets[t + 1] = offsets[t] + count
     return offsets
 
@@ -184,7 +161,7 @@ def _classify_triangles(dist, binom, edge_d, edge_i, keys, values, offsets, lo, 
             for w in range(width):
                 word = seen[x, w] & seen[y, w]
                 while word != 0:
-                    z = w * 64 + 63 - int(_leading_zeros(word))
+                    z = w * 64 + 63 - int(leading_zeros(word))
                     word ^= np.uint64(1) << np.uint64(z & 63)
                     if z > x:
                         verts[0], verts[1], verts[2] = z, x, y
