@@ -16,6 +16,7 @@ import numba as nb
 import numpy as np
 
 from gpu_tda.kernels import working_column as wc
+from gpu_tda.kernels.h0 import edge_vertices
 
 _TOP_DOWN_TRIES = 16
 """Vertices tried from the top before a zero-pivot search measures its balls."""
@@ -253,39 +254,26 @@ def apparent_partner(dist, sorted_dist, order, binom, dim, diam, index, verts, s
 
 
 @nb.njit(cache=True, nogil=True)
-def _sort_neighbours(dist, order, sorted_dist, lo, hi):
-    """Rows lo..hi-1, each sorted as packed (distance bits, vertex) keys: distances are
-    non-negative float32, whose bit patterns sort like the values; ties go to the smaller vertex."""
-    n = dist.shape[0]
-    keys = np.empty(n, dtype=np.uint64)
-    for v in range(lo, hi):
-        row = dist[v]
-        for p in range(n):
-            keys[p] = (np.uint64(wc.float32_bits(row[p])) << np.uint64(32)) | np.uint64(p)
-        keys.sort()
-        for p in range(n):
-            u = np.int64(keys[p] & np.uint64(0xFFFFFFFF))
-            order[v, p] = u
-            sorted_dist[v, p] = row[u]
+def neighbour_order(
+    n: int, edge_d: np.ndarray, edge_i: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(order, sorted_dist): row v lists v's neighbours within the threshold nearest first, and
+    their distances, then distance +inf (vertex -1).
 
-
-@nb.njit(cache=True, nogil=True)
-def neighbour_order(dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(order, sorted_dist): row v lists all vertices by increasing distance from v."""
-    n = dist.shape[0]
-    order = np.empty((n, n), dtype=np.int32)
-    sorted_dist = np.empty((n, n), dtype=np.float32)
-    _sort_neighbours(dist, order, sorted_dist, 0, n)
-    return order, sorted_dist
-
-
-@nb.njit(cache=True, nogil=True, parallel=True)
-def neighbour_order_parallel(dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """neighbour_order with rows split over numba's threads."""
-    n = dist.shape[0]
-    order = np.empty((n, n), dtype=np.int32)
-    sorted_dist = np.empty((n, n), dtype=np.float32)
-    chunks = min(n, 64)
-    for ch in nb.prange(chunks):
-        _sort_neighbours(dist, order, sorted_dist, ch * n // chunks, (ch + 1) * n // chunks)
+    Built from the window's edges in filtration order (``h0.sorted_edges``), each appended to
+    both its vertices' rows: no sort of its own. Ties come in filtration order; the searches
+    that read the rows do not depend on it.
+    """
+    order = np.full((n, n), -1, dtype=np.int32)
+    sorted_dist = np.full((n, n), np.inf, dtype=np.float32)
+    filled = np.zeros(n, dtype=np.int64)
+    for t in range(edge_d.shape[0]):
+        x, y = edge_vertices(edge_i[t])
+        d = edge_d[t]
+        order[x, filled[x]] = y
+        sorted_dist[x, filled[x]] = d
+        filled[x] += 1
+        order[y, filled[y]] = x
+        sorted_dist[y, filled[y]] = d
+        filled[y] += 1
     return order, sorted_dist

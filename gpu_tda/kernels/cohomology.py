@@ -8,12 +8,15 @@ at once, and only the rest are sorted and reduced in reverse filtration order.
 The reduction stores only V (which columns were added) and regenerates coboundaries from the
 distance matrix. A column's coboundary heap is built only when another column must be added
 to it, and then lazily: it holds the cofacets up to a diameter bound, raised when they all
-cancel, so long cofacets beyond the final pivot are never pushed.
+cancel, so long cofacets beyond the final pivot are never pushed. In dimension 1, for windows
+of up to a few hundred points, the working coboundary is instead one bitset per edge
+(``edge_buckets``): each cofacet costs one bit flip, and cancels at once.
 """
 
 import numba as nb
 import numpy as np
 
+from gpu_tda.kernels import edge_buckets as eb
 from gpu_tda.kernels import pivot_index as pmap
 from gpu_tda.kernels import working_column as wc
 from gpu_tda.kernels.coboundary import (
@@ -97,6 +100,7 @@ def reduce_coboundary(
     values: np.ndarray,
     pivot_d: np.ndarray,
     pivot_i: np.ndarray,
+    buckets: tuple,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Reduce the dim-simplex columns (reverse filtration order); return (births, deaths).
 
@@ -106,9 +110,13 @@ def reduce_coboundary(
 
     Records each pivot in the (keys, values) map, which the caller uses to clear the next
     dimension's columns. Essential classes get death = inf.
+
+    ``buckets``: for dim 1, an ``edge_buckets`` column over the window's sorted edges, which
+    then replaces the heap; else ``edge_buckets.no_buckets()``.
     """
     ncols = col_d.shape[0]
     n = dist.shape[0]
+    bucketed = buckets[0].shape[0] > 0
     verts = np.empty(dim + 2, dtype=np.int64)
     scratch = np.empty(dim + 2, dtype=np.int64)
     # the working coboundary: packed keys when every cofacet index fits in 32 bits
@@ -127,14 +135,13 @@ def reduce_coboundary(
     births = np.empty(16, dtype=np.float32)
     deaths = np.empty(16, dtype=np.float32)
     n_bars = 0
-    below_all = np.float32(-1.0)
     for c in range(ncols):
         sd = col_d[c]
         si = col_i[c]
         red_size = wc.push(red_heap_d, red_heap_i, 0, sd, si)
         pd = pivot_d[c]
         pi = pivot_i[c]
-        n_gen = 0  # 0: the column's coboundary heap is not built yet
+        n_gen = 0  # 0: the column's working coboundary is not built yet
         bound = sd  # the heap holds every cofacet of diameter <= bound
         cob_size = 0
         while True:
@@ -156,21 +163,10 @@ def reduce_coboundary(
                         gen_i[0] = si
                         n_gen = 1
                         simplex_vertices(si, dim, n, binom, verts)
-                        cob_keys, cob_d, cob_i, cob_size = push_cofacets(
-                            dist,
-                            binom,
-                            dim,
-                            below_all,
-                            bound,
-                            sd,
-                            si,
-                            verts,
-                            packed,
-                            cob_keys,
-                            cob_d,
-                            cob_i,
-                            0,
-                        )
+                        cob_keys, cob_d, cob_i, cob_size = _add_coboundary(
+                            dist, binom, dim, threshold, bound, sd, si, verts, packed, buckets,
+                            cob_keys, cob_d, cob_i, cob_size,
+                        )  # fmt: skip
                     # add column `owner`: its simplex and its stored reduction entries; an
                     # apparent pair's column is just its facet of the pivot (never stored)
                     if owner == pmap.APPARENT:
@@ -198,60 +194,17 @@ def reduce_coboundary(
                         gen_i[n_gen] = ei
                         n_gen += 1
                         simplex_vertices(ei, dim, n, binom, verts)
-                        cob_keys, cob_d, cob_i, cob_size = push_cofacets(
-                            dist,
-                            binom,
-                            dim,
-                            below_all,
-                            bound,
-                            ed,
-                            ei,
-                            verts,
-                            packed,
-                            cob_keys,
-                            cob_d,
-                            cob_i,
-                            cob_size,
-                        )
-                    while True:
-                        cob_size, pd, pi = _peek_pivot(packed, cob_keys, cob_d, cob_i, cob_size)
-                        if pi != -1:
-                            break
-                        # all cofacets up to `bound` cancelled: bring in the next range, as
-                        # far again from the column's diameter (an empty range just doubles
-                        # it next time); with no such range, up to the next cofacet diameter
-                        if bound >= threshold:
-                            break
-                        new_bound = bound + (bound - sd)
-                        if new_bound <= bound:
-                            new_bound = np.float32(np.inf)
-                            for g in range(n_gen):
-                                simplex_vertices(gen_i[g], dim, n, binom, verts)
-                                x = next_cofacet_diameter(dist, dim, bound, gen_d[g], verts)
-                                if x < new_bound:
-                                    new_bound = x
-                            if new_bound > threshold:
-                                break
-                        if new_bound > threshold:
-                            new_bound = threshold
-                        for g in range(n_gen):
-                            simplex_vertices(gen_i[g], dim, n, binom, verts)
-                            cob_keys, cob_d, cob_i, cob_size = push_cofacets(
-                                dist,
-                                binom,
-                                dim,
-                                bound,
-                                new_bound,
-                                gen_d[g],
-                                gen_i[g],
-                                verts,
-                                packed,
-                                cob_keys,
-                                cob_d,
-                                cob_i,
-                                cob_size,
-                            )
-                        bound = new_bound
+                        cob_keys, cob_d, cob_i, cob_size = _add_coboundary(
+                            dist, binom, dim, threshold, bound, ed, ei, verts, packed, buckets,
+                            cob_keys, cob_d, cob_i, cob_size,
+                        )  # fmt: skip
+                    if bucketed:
+                        pd, pi = eb.pivot(buckets, binom)
+                    else:
+                        cob_keys, cob_d, cob_i, cob_size, bound, pd, pi = _heap_pivot(
+                            dist, binom, dim, threshold, sd, bound, gen_d, gen_i, n_gen, packed,
+                            cob_keys, cob_d, cob_i, cob_size,
+                        )  # fmt: skip
                     continue
                 death = pd
                 pmap.insert(keys, values, pi, c)
@@ -273,5 +226,73 @@ def reduce_coboundary(
                 deaths[n_bars] = death
                 n_bars += 1
             break
+        if bucketed and n_gen > 0:
+            eb.clear(buckets)
         red_start[c + 1] = red_len
     return births[:n_bars].copy(), deaths[:n_bars].copy()
+
+
+@nb.njit(cache=True, nogil=True)
+def _add_coboundary(
+    dist, binom, dim, threshold, bound, diam, index, verts, packed, buckets, keys, heap_d, heap_i,
+    size,
+):  # fmt: skip
+    """Add the coboundary of simplex (diam, index), vertices ``verts``, to the working column:
+    all of it to the buckets, or its cofacets up to ``bound`` to the heap."""
+    if buckets[0].shape[0] > 0:
+        eb.add_coboundary(buckets, dist, threshold, diam, verts[0], verts[1])
+        return keys, heap_d, heap_i, size
+    below_all = np.float32(-1.0)
+    return push_cofacets(
+        dist, binom, dim, below_all, bound, diam, index, verts, packed, keys, heap_d, heap_i, size
+    )
+
+
+@nb.njit(cache=True, nogil=True)
+def _heap_pivot(
+    dist, binom, dim, threshold, sd, bound, gen_d, gen_i, n_gen, packed, keys, heap_d, heap_i, size
+):
+    """The heap column's pivot, widening the diameter range it holds while everything in it
+    cancels: (keys, heap_d, heap_i, size, bound, pivot diameter, pivot index or -1)."""
+    n = dist.shape[0]
+    verts = np.empty(dim + 1, dtype=np.int64)
+    while True:
+        size, pd, pi = _peek_pivot(packed, keys, heap_d, heap_i, size)
+        if pi != -1:
+            break
+        # all cofacets up to `bound` cancelled: bring in the next range, as far again from
+        # the column's diameter (an empty range just doubles it next time); with no such
+        # range, up to the next cofacet diameter
+        if bound >= threshold:
+            break
+        new_bound = bound + (bound - sd)
+        if new_bound <= bound:
+            new_bound = np.float32(np.inf)
+            for g in range(n_gen):
+                simplex_vertices(gen_i[g], dim, n, binom, verts)
+                x = next_cofacet_diameter(dist, dim, bound, gen_d[g], verts)
+                if x < new_bound:
+                    new_bound = x
+            if new_bound > threshold:
+                break
+        if new_bound > threshold:
+            new_bound = threshold
+        for g in range(n_gen):
+            simplex_vertices(gen_i[g], dim, n, binom, verts)
+            keys, heap_d, heap_i, size = push_cofacets(
+                dist,
+                binom,
+                dim,
+                bound,
+                new_bound,
+                gen_d[g],
+                gen_i[g],
+                verts,
+                packed,
+                keys,
+                heap_d,
+                heap_i,
+                size,
+            )
+        bound = new_bound
+    return keys, heap_d, heap_i, size, bound, pd, pi

@@ -23,6 +23,8 @@ from gpu_tda.kernels.cohomology import reduce_coboundary
 from gpu_tda.kernels.combinatorics import binomial_table
 from gpu_tda.kernels.cuda_apparent import EdgeColumns, classify_columns, gather_columns
 from gpu_tda.kernels.cuda_edges import enclosing_thresholds, sorted_edge_keys, union_find
+from gpu_tda.kernels.edge_buckets import buckets_for
+from gpu_tda.kernels.h0 import sorted_edges
 from gpu_tda.kernels.pivot_index import new_pivot_index
 
 BYTES_PER_EDGE = 80
@@ -88,7 +90,8 @@ def reduce_edge_columns(
         e = starts[w + 1]
         if s == e:
             continue
-        order, sorted_dist = neighbour_order(dist[w])
+        edge_d, edge_i = sorted_edges(dist[w], thresholds[w])
+        order, sorted_dist = neighbour_order(n, edge_d, edge_i)
         keys, values = new_pivot_index(e - s)
         b, d = reduce_coboundary(
             dist[w],
@@ -103,6 +106,7 @@ def reduce_edge_columns(
             values,
             pivot_d[s:e],
             pivot_i[s:e],
+            buckets_for(n, edge_d, edge_i),
         )
         k = b.shape[0]
         if total + k > births.shape[0]:

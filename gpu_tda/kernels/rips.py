@@ -7,8 +7,9 @@ and zero-length bars are dropped, as in ripser.
 import numba as nb
 import numpy as np
 
+from gpu_tda.kernels import edge_buckets as eb
 from gpu_tda.kernels.assembly import assemble_columns
-from gpu_tda.kernels.coboundary import neighbour_order, neighbour_order_parallel
+from gpu_tda.kernels.coboundary import neighbour_order
 from gpu_tda.kernels.cohomology import (
     classify_all,
     reduce_coboundary,
@@ -28,9 +29,9 @@ def rips_from_distances(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(n, n) float32 distances -> (dims int64, births float32, deaths float32).
 
-    ``parallel`` spreads the independent steps (neighbour sorting, the triangle sweep, the
-    assembly of higher columns) over numba's threads: for one large window. Callers must not
-    launch parallel kernels concurrently.
+    ``parallel`` spreads the independent steps (the triangle sweep, the assembly of higher
+    columns) over numba's threads: for one large window. Callers must not launch parallel
+    kernels concurrently.
     """
     n = dist.shape[0]
     if n == 0:
@@ -64,10 +65,7 @@ def _through_h1(dist, maxdim, threshold, parallel):
     h0_deaths, components, col_pos = h0_kruskal(n, edge_d, edge_i)
     dims, births, deaths = _h0_bars(h0_deaths, components)
     binom = binomial_table(n, maxdim + 2)
-    if parallel:
-        order, sorted_dist = neighbour_order_parallel(dist)
-    else:
-        order, sorted_dist = neighbour_order(dist)
+    order, sorted_dist = neighbour_order(n, edge_d, edge_i)
     # dimension 1: the edges left by the union-find, in reverse filtration order
     col_d = edge_d[col_pos]
     col_i = edge_i[col_pos]
@@ -79,7 +77,19 @@ def _through_h1(dist, maxdim, threshold, parallel):
         col_d, col_i, pivot_d, pivot_i, apparent, keys, values, maxdim > 1
     )
     b, d = reduce_coboundary(
-        dist, sorted_dist, order, binom, 1, threshold, col_d, col_i, keys, values, pivot_d, pivot_i
+        dist,
+        sorted_dist,
+        order,
+        binom,
+        1,
+        threshold,
+        col_d,
+        col_i,
+        keys,
+        values,
+        pivot_d,
+        pivot_i,
+        eb.buckets_for(n, edge_d, edge_i),
     )
     bars = _with_bars(dims, births, deaths, 1, b, d)
     return bars, (sorted_dist, order, binom, threshold, edge_d, edge_i, keys, values)
@@ -130,6 +140,7 @@ def _higher_dims(dist, maxdim, parallel, bars, sweep):
             values,
             pivot_d,
             pivot_i,
+            eb.no_buckets(),
         )
         dims, births, deaths = _with_bars(dims, births, deaths, dim, b, d)
     return dims, births, deaths

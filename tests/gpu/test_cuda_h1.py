@@ -90,7 +90,7 @@ def test_each_step_matches_the_cpu_kernels(make_clouds, threshold):
         # dimension-1 columns: pivots and apparent pairs, in reverse filtration order
         col_d = edge_d[columns[::-1]]
         col_i = edge_i[columns[::-1]]
-        order, sorted_dist = neighbour_order(dist[b])
+        order, sorted_dist = neighbour_order(n, edge_d, edge_i)
         want_d, want_i, apparent = classify_all(
             dist[b], sorted_dist, order, binom, 1, thr, col_d, col_i
         )

@@ -10,14 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpu_tda.kernels import pivot_index, working_column
+from gpu_tda.kernels import edge_buckets, pivot_index, working_column
 from gpu_tda.kernels.assembly import assemble_columns
 from gpu_tda.kernels.coboundary import neighbour_order
 from gpu_tda.kernels.cohomology import classify_all, reduce_coboundary, set_aside_apparent
 from gpu_tda.kernels.combinatorics import binomial_table, simplex_vertices
 from gpu_tda.kernels.distances import enclosing_radius, pairwise_distances
 from gpu_tda.kernels.edge_sweep import classify_edges, triangle_columns
-from gpu_tda.kernels.filtration_order import sort_simplices
+from gpu_tda.kernels.filtration_order import sort_keys, sort_simplices
 from gpu_tda.kernels.h0 import edge_vertices, h0_kruskal, sorted_edges
 
 
@@ -125,13 +125,20 @@ def test_enclosing_radius_is_the_smallest_eccentricity() -> None:
         assert enclosing_radius(dist) == dist.max(axis=1).min()
 
 
-def test_neighbour_order_is_a_stable_sort_of_each_row() -> None:
-    for seed in range(4):
-        dist = pairwise_distances(_cloud(seed, 40, seed % 2 == 0))
-        order, sorted_dist = neighbour_order(dist)
-        want = np.argsort(dist, axis=1, kind="stable")
-        assert (order == want).all()
-        assert (sorted_dist == np.take_along_axis(dist, want, axis=1)).all()
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.integers(0, 30), st.booleans(), st.booleans())
+def test_neighbour_order_lists_each_rows_neighbours_nearest_first(seed, n, grid, bounded) -> None:
+    dist = pairwise_distances(_cloud(seed, n, grid))
+    threshold = np.float32(1.5 if bounded else np.inf)
+    edge_d, edge_i = sorted_edges(dist, threshold)
+    order, sorted_dist = neighbour_order(n, edge_d, edge_i)
+    for v in range(n):
+        near = [u for u in range(n) if u != v and dist[v, u] <= threshold]
+        k = len(near)
+        assert sorted(order[v, :k].tolist()) == near
+        assert (sorted_dist[v, :k] == dist[v, order[v, :k]]).all()
+        assert (np.diff(sorted_dist[v, :k]) >= 0).all()
+        assert (sorted_dist[v, k:] == np.inf).all() and (order[v, k:] == -1).all()
 
 
 def _dimension_one_state(dist: np.ndarray, threshold: np.float32):
@@ -147,12 +154,56 @@ def test_edge_sweep_classifies_edges_like_the_pivot_search(seed, n, grid, bounde
     dist = pairwise_distances(_cloud(seed, n, grid))
     threshold = np.float32(1.5 if bounded else np.inf)
     edge_d, edge_i, col_pos, binom = _dimension_one_state(dist, threshold)
-    order, sorted_dist = neighbour_order(dist)
+    order, sorted_dist = neighbour_order(n, edge_d, edge_i)
     col_d, col_i = edge_d[col_pos], edge_i[col_pos]
     want = classify_all(dist, sorted_dist, order, binom, 1, threshold, col_d, col_i)
     got = classify_edges(dist, sorted_dist, order, binom, threshold, edge_d, edge_i, col_pos)
     for w, g in zip(want, got, strict=True):
         assert (w == g).all()
+
+
+def _reduced_edge_columns(dist, threshold, buckets):
+    """H1 bars and the pivot map of the window's dimension-1 reduction."""
+    n = dist.shape[0]
+    edge_d, edge_i, col_pos, binom = _dimension_one_state(dist, threshold)
+    order, sorted_dist = neighbour_order(n, edge_d, edge_i)
+    col_d, col_i = edge_d[col_pos], edge_i[col_pos]
+    keys, values = pivot_index.new_pivot_index(col_d.shape[0])
+    pivots = classify_edges(dist, sorted_dist, order, binom, threshold, edge_d, edge_i, col_pos)
+    columns = set_aside_apparent(col_d, col_i, *pivots, keys, values, True)
+    work = edge_buckets.new_buckets(n, edge_d, edge_i) if buckets else edge_buckets.no_buckets()
+    args = (dist, sorted_dist, order, binom, 1, threshold, *columns[:2], keys, values)
+    births, deaths = reduce_coboundary(*args, *columns[2:], work)
+    bars = sorted(zip(births.tolist(), deaths.tolist(), strict=True))
+    owned = {int(k): int(values[p]) for p, k in enumerate(keys) if k != -1}
+    return bars, owned
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(0, 10_000), st.integers(0, 40), st.booleans(), st.booleans())
+def test_edge_buckets_reduce_like_the_heap(seed, n, grid, bounded) -> None:
+    """The per-edge bitset column gives the heap's bars and pivots, ties (grids) included."""
+    dist = pairwise_distances(_cloud(seed, n, grid))
+    threshold = np.float32(1.5 if bounded else min(np.inf, enclosing_radius(dist)))
+    heap = _reduced_edge_columns(dist, threshold, False)
+    assert _reduced_edge_columns(dist, threshold, True) == heap
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 3000),
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 2**64 - 1),
+    st.integers(0, 10_000),
+)
+def test_sort_keys_sorts_like_numpy(m, fixed, varying, seed) -> None:
+    """Radix passes over the varying bytes only: keys sharing any pattern of bits."""
+    rng = np.random.default_rng(seed)
+    noise = rng.integers(0, 2**64, size=m, dtype=np.uint64)
+    keys = (noise & np.uint64(varying)) | (np.uint64(fixed) & ~np.uint64(varying))
+    got = keys.copy()
+    sort_keys(got)
+    assert (got == np.sort(keys)).all()
 
 
 def _brute_triangles(dist: np.ndarray, threshold: float) -> dict[int, float]:
@@ -174,14 +225,15 @@ def test_triangle_sweep_assembles_like_the_candidate_scan(seed, n, grid, bounded
     dist = pairwise_distances(_cloud(seed, n, grid))
     threshold = np.float32(1.5 if bounded else np.inf)
     edge_d, edge_i, col_pos, binom = _dimension_one_state(dist, threshold)
-    order, sorted_dist = neighbour_order(dist)
+    order, sorted_dist = neighbour_order(n, edge_d, edge_i)
     # the pivot map after reducing dimension 1: its pivots clear triangles
     col_d, col_i = edge_d[col_pos], edge_i[col_pos]
     keys, values = pivot_index.new_pivot_index(col_d.shape[0])
     pivots = classify_edges(dist, sorted_dist, order, binom, threshold, edge_d, edge_i, col_pos)
     columns = set_aside_apparent(col_d, col_i, *pivots, keys, values, True)
     cohomology_args = (dist, sorted_dist, order, binom, 1, threshold)
-    reduce_coboundary(*cohomology_args, columns[0], columns[1], keys, values, *columns[2:])
+    buckets = edge_buckets.new_buckets(n, edge_d, edge_i)
+    reduce_coboundary(*cohomology_args, *columns[:2], keys, values, *columns[2:], buckets)
     args = (keys, values, True, True)
     got = triangle_columns(dist, binom, edge_d, edge_i, *args, par)
     want = assemble_columns(
