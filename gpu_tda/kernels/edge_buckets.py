@@ -6,7 +6,8 @@ threshold, by the edge's rank in filtration order: bit z of row r is the triangl
 r and vertex z, filed under r because r is its longest edge. Adding a coboundary toggles one
 bit per cofacet (Z/2 cancels at once instead of piling up in a heap), and the pivot is the first
 occupied row, found through a summary bitset by a cursor that only moves forward while a column
-is reduced (every column added has its pivot at the current one and the rest after it). For a
+is reduced (every column added has its pivot at the current one and the rest after it); the
+summary marks every row that was toggled, and the search unmarks those found empty. For a
 fixed edge a larger third vertex means a larger triangle index, so a row's pivot is its top bit.
 
 Ties: a triangle whose longest edges tie is filed under the highest ranked of them (always the
@@ -107,7 +108,7 @@ def add_coboundary(
         cd = max(diam, max(a, b))
         r = own if diam == cd else np.int32(-1)
         z = np.int32(v)
-        cofacet = (z != x32) & (z != y32)
+        cofacet = (z != x32) & (z != y32)  # z is still v here
         by_a = (a == cd) & (ra > r)
         r = ra if by_a else r
         z = y32 if by_a else z
