@@ -16,7 +16,6 @@ import numba as nb
 import numpy as np
 
 from gpu_tda.kernels import working_column as wc
-from gpu_tda.kernels.h0 import edge_vertices
 
 _TOP_DOWN_TRIES = 16
 """Vertices tried from the top before a zero-pivot search measures its balls."""
@@ -254,21 +253,20 @@ def apparent_partner(dist, sorted_dist, order, binom, dim, diam, index, verts, s
 
 
 @nb.njit(cache=True, nogil=True)
-def neighbour_order(
-    n: int, edge_d: np.ndarray, edge_i: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def neighbour_order(n: int, edge_d: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(order, sorted_dist): row v lists v's neighbours within the threshold nearest first, and
     their distances, then distance +inf (vertex -1).
 
-    Built from the window's edges in filtration order (``h0.sorted_edges``), each appended to
-    both its vertices' rows: no sort of its own. Ties come in filtration order; the searches
-    that read the rows do not depend on it.
+    Built from the window's edges in filtration order and their vertices (``h0.sorted_edges``),
+    each appended to both its vertices' rows: no sort of its own. Ties come in filtration
+    order; the searches that read the rows do not depend on it.
     """
     order = np.full((n, n), -1, dtype=np.int32)
     sorted_dist = np.full((n, n), np.inf, dtype=np.float32)
     filled = np.zeros(n, dtype=np.int64)
     for t in range(edge_d.shape[0]):
-        x, y = edge_vertices(edge_i[t])
+        x = ends[t, 0]
+        y = ends[t, 1]
         d = edge_d[t]
         order[x, filled[x]] = y
         sorted_dist[x, filled[x]] = d

@@ -90,8 +90,8 @@ def reduce_edge_columns(
         e = starts[w + 1]
         if s == e:
             continue
-        edge_d, edge_i = sorted_edges(dist[w], thresholds[w])
-        order, sorted_dist = neighbour_order(n, edge_d, edge_i)
+        edge_d, _, ends = sorted_edges(dist[w], thresholds[w])
+        order, sorted_dist = neighbour_order(n, edge_d, ends)
         keys, values = new_pivot_index(e - s)
         b, d = reduce_coboundary(
             dist[w],
@@ -106,7 +106,7 @@ def reduce_edge_columns(
             values,
             pivot_d[s:e],
             pivot_i[s:e],
-            buckets_for(n, edge_d, edge_i),
+            buckets_for(n, edge_d, ends),
         )
         k = b.shape[0]
         if total + k > births.shape[0]:

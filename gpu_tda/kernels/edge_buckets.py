@@ -21,7 +21,6 @@ import numba as nb
 import numpy as np
 
 from gpu_tda.kernels.bits import leading_zeros, trailing_zeros
-from gpu_tda.kernels.h0 import edge_vertices
 
 MAX_BYTES = 2 << 20
 """Largest bitset table (bytes) a window's dimension-1 reduction may allocate."""
@@ -30,27 +29,24 @@ _ONE = np.uint64(1)
 
 
 @nb.njit(cache=True, nogil=True)
-def buckets_for(n: int, edge_d: np.ndarray, edge_i: np.ndarray) -> tuple:
+def buckets_for(n: int, edge_d: np.ndarray, ends: np.ndarray) -> tuple:
     """``new_buckets`` when its rows stay within ``MAX_BYTES``, else ``no_buckets()``."""
     if edge_d.shape[0] * ((n + 63) >> 6) * 8 <= MAX_BYTES:
-        return new_buckets(n, edge_d, edge_i)
+        return new_buckets(n, edge_d, ends)
     return no_buckets()
 
 
 @nb.njit(cache=True, nogil=True)
-def new_buckets(n: int, edge_d: np.ndarray, edge_i: np.ndarray) -> tuple:
-    """An empty working column over the edges (diameters, indices) in filtration order."""
+def new_buckets(n: int, edge_d: np.ndarray, ends: np.ndarray) -> tuple:
+    """An empty working column over the edges in filtration order: their diameters and
+    vertices (``h0.sorted_edges``)."""
     m = edge_d.shape[0]
     rank = np.full((n, n), -1, dtype=np.int32)
-    ends = np.empty((m, 2), dtype=np.int64)  # the edge's vertices, larger first
     group_start = np.empty(m, dtype=np.int32)
     group_end = np.empty(m, dtype=np.int32)
     for r in range(m):
-        x, y = edge_vertices(edge_i[r])
-        rank[x, y] = r
-        rank[y, x] = r
-        ends[r, 0] = x
-        ends[r, 1] = y
+        rank[ends[r, 0], ends[r, 1]] = r
+        rank[ends[r, 1], ends[r, 0]] = r
         tied = r > 0 and edge_d[r] == edge_d[r - 1]
         group_start[r] = group_start[r - 1] if tied else r
     for r in range(m - 1, -1, -1):
@@ -78,7 +74,7 @@ def new_buckets(n: int, edge_d: np.ndarray, edge_i: np.ndarray) -> tuple:
 @nb.njit(cache=True, nogil=True)
 def no_buckets() -> tuple:
     """The placeholder passed to a reduction that keeps its heap."""
-    return new_buckets(0, np.empty(0, dtype=np.float32), np.empty(0, dtype=np.int64))
+    return new_buckets(0, np.empty(0, dtype=np.float32), np.empty((0, 2), dtype=np.int32))
 
 
 @nb.njit(cache=True, nogil=True)

@@ -62,8 +62,9 @@ def _group_end(edge_d, t):
 
 
 @nb.njit(cache=True, nogil=True)
-def edge_zero_pivots(n: int, edge_d: np.ndarray, edge_i: np.ndarray) -> np.ndarray:
-    """For each edge (in filtration order, as sorted): its zero-pivot vertex, or -1."""
+def edge_zero_pivots(n: int, edge_d: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """For each edge (in filtration order, as sorted, with its vertices ``ends``): its
+    zero-pivot vertex, or -1."""
     m = edge_d.shape[0]
     rows = np.zeros((n, (n + 63) >> 6), dtype=np.uint64)
     out = np.empty(m, dtype=np.int32)
@@ -71,11 +72,9 @@ def edge_zero_pivots(n: int, edge_d: np.ndarray, edge_i: np.ndarray) -> np.ndarr
     while t < m:
         end = _group_end(edge_d, t)
         for s in range(t, end):
-            x, y = edge_vertices(edge_i[s])
-            _link(rows, x, y)
+            _link(rows, ends[s, 0], ends[s, 1])
         for s in range(t, end):
-            x, y = edge_vertices(edge_i[s])
-            out[s] = highest_common(rows, x, y, -1)
+            out[s] = highest_common(rows, ends[s, 0], ends[s, 1], -1)
         t = end
     return out
 
@@ -89,12 +88,14 @@ def classify_edges(
     threshold: np.float32,
     edge_d: np.ndarray,
     edge_i: np.ndarray,
+    ends: np.ndarray,
     col_pos: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(pivot diameters, pivot indices, apparent flags) of the dimension-1 columns, the sorted
-    edges at positions ``col_pos``: ``cohomology.classify_all`` for dim 1, by the sweep."""
+    edges (``h0.sorted_edges``) at positions ``col_pos``: ``cohomology.classify_all`` for dim 1,
+    by the sweep."""
     n = dist.shape[0]
-    zero = edge_zero_pivots(n, edge_d, edge_i)
+    zero = edge_zero_pivots(n, edge_d, ends)
     ncols = col_pos.shape[0]
     pivot_d = np.empty(ncols, np.float32)
     pivot_i = np.empty(ncols, np.int64)
@@ -103,7 +104,8 @@ def classify_edges(
     scratch = np.empty(3, dtype=np.int64)
     for c in range(ncols):
         t = col_pos[c]
-        verts[0], verts[1] = edge_vertices(edge_i[t])
+        verts[0] = ends[t, 0]
+        verts[1] = ends[t, 1]
         v = zero[t]
         pd = edge_d[t]
         if v != -1:

@@ -7,7 +7,8 @@ import numba as nb
 import numpy as np
 
 from gpu_tda.kernels.distances import squared_distances
-from gpu_tda.kernels.filtration_order import sort_simplices
+from gpu_tda.kernels.filtration_order import sort_keys
+from gpu_tda.kernels.working_column import float32_bits
 
 
 @nb.njit(cache=True, nogil=True)
@@ -116,27 +117,54 @@ def _first_at(values: np.ndarray, count: int, value: float) -> int:
     return 0
 
 
+MAX_VERTICES = 1 << 16
+"""Most points a window may have in ``sorted_edges`` (its pair keys hold 16-bit vertices)."""
+
+_LOW32 = np.uint64(0xFFFFFFFF)
+
+
 @nb.njit(cache=True, nogil=True)
-def sorted_edges(dist: np.ndarray, threshold: np.float32) -> tuple[np.ndarray, np.ndarray]:
-    """All edges of length <= threshold as (diameters, indices) in filtration order."""
+def sorted_edges(
+    dist: np.ndarray, threshold: np.float32
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """All edges of length <= threshold in filtration order: (diameters, indices, ends).
+
+    ``ends[t]`` holds edge t's two vertices, larger first (int32), decoded here once for all the
+    passes that follow. Each edge sorts as one key: its length's float32 bits over its vertex
+    pair (i, j), which orders ties exactly as the index C(i, 2) + j does.
+    """
     n = dist.shape[0]
+    if n > MAX_VERTICES:
+        raise ValueError("sorted_edges: a window may have at most 65,536 points")
     count = 0
     for i in range(n):
         for j in range(i):
             if dist[i, j] <= threshold:
                 count += 1
-    diams = np.empty(count, dtype=np.float32)
-    indices = np.empty(count, dtype=np.int64)
+    keys = np.empty(count, dtype=np.uint64)
     t = 0
     for i in range(n):
-        base = np.int64(i) * (i - 1) // 2
         for j in range(i):
             d = dist[i, j]
             if d <= threshold:
-                diams[t] = d
-                indices[t] = base + j
+                pair = np.uint64((i << 16) | j) ^ _LOW32  # complemented: ties, larger index first
+                keys[t] = (np.uint64(float32_bits(d)) << np.uint64(32)) | pair
                 t += 1
-    return sort_simplices(diams, indices, False)
+    sort_keys(keys)
+    diams = np.empty(count, dtype=np.float32)
+    bits = diams.view(np.uint32)
+    indices = np.empty(count, dtype=np.int64)
+    ends = np.empty((count, 2), dtype=np.int32)
+    for t in range(count):
+        key = keys[t]
+        bits[t] = np.uint32(key >> np.uint64(32))
+        pair = (key & _LOW32) ^ _LOW32
+        i = np.int64(pair >> np.uint64(16))
+        j = np.int64(pair & np.uint64(0xFFFF))
+        indices[t] = i * (i - 1) // 2 + j
+        ends[t, 0] = i
+        ends[t, 1] = j
+    return diams, indices, ends
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -164,9 +192,10 @@ def _find(parent: np.ndarray, x: int) -> int:
 
 @nb.njit(cache=True, nogil=True)
 def h0_kruskal(
-    n: int, edge_diams: np.ndarray, edge_indices: np.ndarray
+    n: int, edge_diams: np.ndarray, ends: np.ndarray
 ) -> tuple[np.ndarray, int, np.ndarray]:
-    """Union-find over edges in filtration order.
+    """Union-find over edges in filtration order (``ends``: their vertices, from
+    ``sorted_edges``).
 
     Returns (positive MST edge lengths, number of components, and the positions of the non-tree
     edges in reverse filtration order: the dimension-1 columns left after clearing).
@@ -180,9 +209,8 @@ def h0_kruskal(
     n_cycle = 0
     components = n
     for t in range(m):
-        i, j = edge_vertices(edge_indices[t])
-        ri = _find(parent, i)
-        rj = _find(parent, j)
+        ri = _find(parent, ends[t, 0])
+        rj = _find(parent, ends[t, 1])
         if ri == rj:
             cycle[n_cycle] = t
             n_cycle += 1

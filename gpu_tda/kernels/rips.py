@@ -61,17 +61,17 @@ def _through_h1(dist, maxdim, threshold, parallel):
     continue from: (sorted_dist, order, binom, threshold, edge_d, edge_i, keys, values))."""
     n = dist.shape[0]
     threshold = min(threshold, enclosing_radius(dist))
-    edge_d, edge_i = sorted_edges(dist, threshold)
-    h0_deaths, components, col_pos = h0_kruskal(n, edge_d, edge_i)
+    edge_d, edge_i, ends = sorted_edges(dist, threshold)
+    h0_deaths, components, col_pos = h0_kruskal(n, edge_d, ends)
     dims, births, deaths = _h0_bars(h0_deaths, components)
     binom = binomial_table(n, maxdim + 2)
-    order, sorted_dist = neighbour_order(n, edge_d, edge_i)
+    order, sorted_dist = neighbour_order(n, edge_d, ends)
     # dimension 1: the edges left by the union-find, in reverse filtration order
     col_d = edge_d[col_pos]
     col_i = edge_i[col_pos]
     keys, values = new_pivot_index(col_d.shape[0])
     pivot_d, pivot_i, apparent = classify_edges(
-        dist, sorted_dist, order, binom, threshold, edge_d, edge_i, col_pos
+        dist, sorted_dist, order, binom, threshold, edge_d, edge_i, ends, col_pos
     )
     col_d, col_i, pivot_d, pivot_i = set_aside_apparent(
         col_d, col_i, pivot_d, pivot_i, apparent, keys, values, maxdim > 1
@@ -89,7 +89,7 @@ def _through_h1(dist, maxdim, threshold, parallel):
         values,
         pivot_d,
         pivot_i,
-        eb.buckets_for(n, edge_d, edge_i),
+        eb.buckets_for(n, edge_d, ends),
     )
     bars = _with_bars(dims, births, deaths, 1, b, d)
     return bars, (sorted_dist, order, binom, threshold, edge_d, edge_i, keys, values)

@@ -75,7 +75,7 @@ def test_each_step_matches_the_cpu_kernels(make_clouds, threshold):
         thr = thresholds[b]
         assert thr == min(np.float32(threshold), dist[b].max(axis=1).min())
         # edges in filtration order, the rest absent
-        edge_d, edge_i = sorted_edges(dist[b], thr)
+        edge_d, edge_i, ends = sorted_edges(dist[b], thr)
         valid = keys[b] != ABSENT
         assert valid.sum() == edge_d.shape[0] and valid[: edge_d.shape[0]].all()
         got_d, got_i = decode_keys(keys[b][valid])
@@ -90,7 +90,7 @@ def test_each_step_matches_the_cpu_kernels(make_clouds, threshold):
         # dimension-1 columns: pivots and apparent pairs, in reverse filtration order
         col_d = edge_d[columns[::-1]]
         col_i = edge_i[columns[::-1]]
-        order, sorted_dist = neighbour_order(n, edge_d, edge_i)
+        order, sorted_dist = neighbour_order(n, edge_d, ends)
         want_d, want_i, apparent = classify_all(
             dist[b], sorted_dist, order, binom, 1, thr, col_d, col_i
         )

@@ -126,12 +126,27 @@ def test_enclosing_radius_is_the_smallest_eccentricity() -> None:
 
 
 @settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000), st.integers(0, 40), st.booleans(), st.booleans())
+def test_sorted_edges_are_in_filtration_order_with_their_vertices(seed, n, grid, bounded) -> None:
+    """Length ascending, ties by index descending (grids tie often); ends decode each index."""
+    dist = pairwise_distances(_cloud(seed, n, grid))
+    threshold = np.float32(1.5 if bounded else np.inf)
+    edge_d, edge_i, ends = sorted_edges(dist, threshold)
+    pairs = [(i, j) for i in range(n) for j in range(i) if dist[i, j] <= threshold]
+    want = sorted((float(dist[i, j]), -comb(i, 2) - j) for i, j in pairs)
+    assert [(float(d), -int(i)) for d, i in zip(edge_d, edge_i, strict=True)] == want
+    assert ends.dtype == np.int32
+    assert [comb(int(i), 2) + int(j) for i, j in ends] == edge_i.tolist()
+    assert (ends[:, 0] > ends[:, 1]).all()
+
+
+@settings(max_examples=40, deadline=None)
 @given(st.integers(0, 10_000), st.integers(0, 30), st.booleans(), st.booleans())
 def test_neighbour_order_lists_each_rows_neighbours_nearest_first(seed, n, grid, bounded) -> None:
     dist = pairwise_distances(_cloud(seed, n, grid))
     threshold = np.float32(1.5 if bounded else np.inf)
-    edge_d, edge_i = sorted_edges(dist, threshold)
-    order, sorted_dist = neighbour_order(n, edge_d, edge_i)
+    edge_d, _, ends = sorted_edges(dist, threshold)
+    order, sorted_dist = neighbour_order(n, edge_d, ends)
     for v in range(n):
         near = [u for u in range(n) if u != v and dist[v, u] <= threshold]
         k = len(near)
@@ -143,9 +158,9 @@ def test_neighbour_order_lists_each_rows_neighbours_nearest_first(seed, n, grid,
 
 def _dimension_one_state(dist: np.ndarray, threshold: np.float32):
     n = dist.shape[0]
-    edge_d, edge_i = sorted_edges(dist, threshold)
-    _, _, col_pos = h0_kruskal(n, edge_d, edge_i)
-    return edge_d, edge_i, col_pos, binomial_table(n, 4)
+    edge_d, edge_i, ends = sorted_edges(dist, threshold)
+    _, _, col_pos = h0_kruskal(n, edge_d, ends)
+    return edge_d, edge_i, ends, col_pos, binomial_table(n, 4)
 
 
 @settings(max_examples=40, deadline=None)
@@ -153,11 +168,11 @@ def _dimension_one_state(dist: np.ndarray, threshold: np.float32):
 def test_edge_sweep_classifies_edges_like_the_pivot_search(seed, n, grid, bounded) -> None:
     dist = pairwise_distances(_cloud(seed, n, grid))
     threshold = np.float32(1.5 if bounded else np.inf)
-    edge_d, edge_i, col_pos, binom = _dimension_one_state(dist, threshold)
-    order, sorted_dist = neighbour_order(n, edge_d, edge_i)
+    edge_d, edge_i, ends, col_pos, binom = _dimension_one_state(dist, threshold)
+    order, sorted_dist = neighbour_order(n, edge_d, ends)
     col_d, col_i = edge_d[col_pos], edge_i[col_pos]
     want = classify_all(dist, sorted_dist, order, binom, 1, threshold, col_d, col_i)
-    got = classify_edges(dist, sorted_dist, order, binom, threshold, edge_d, edge_i, col_pos)
+    got = classify_edges(dist, sorted_dist, order, binom, threshold, edge_d, edge_i, ends, col_pos)
     for w, g in zip(want, got, strict=True):
         assert (w == g).all()
 
@@ -165,13 +180,14 @@ def test_edge_sweep_classifies_edges_like_the_pivot_search(seed, n, grid, bounde
 def _reduced_edge_columns(dist, threshold, buckets):
     """H1 bars and the pivot map of the window's dimension-1 reduction."""
     n = dist.shape[0]
-    edge_d, edge_i, col_pos, binom = _dimension_one_state(dist, threshold)
-    order, sorted_dist = neighbour_order(n, edge_d, edge_i)
+    edge_d, edge_i, ends, col_pos, binom = _dimension_one_state(dist, threshold)
+    order, sorted_dist = neighbour_order(n, edge_d, ends)
     col_d, col_i = edge_d[col_pos], edge_i[col_pos]
     keys, values = pivot_index.new_pivot_index(col_d.shape[0])
-    pivots = classify_edges(dist, sorted_dist, order, binom, threshold, edge_d, edge_i, col_pos)
+    edges = (edge_d, edge_i, ends)
+    pivots = classify_edges(dist, sorted_dist, order, binom, threshold, *edges, col_pos)
     columns = set_aside_apparent(col_d, col_i, *pivots, keys, values, True)
-    work = edge_buckets.new_buckets(n, edge_d, edge_i) if buckets else edge_buckets.no_buckets()
+    work = edge_buckets.new_buckets(n, edge_d, ends) if buckets else edge_buckets.no_buckets()
     args = (dist, sorted_dist, order, binom, 1, threshold, *columns[:2], keys, values)
     births, deaths = reduce_coboundary(*args, *columns[2:], work)
     bars = sorted(zip(births.tolist(), deaths.tolist(), strict=True))
@@ -224,15 +240,16 @@ def test_triangle_sweep_assembles_like_the_candidate_scan(seed, n, grid, bounded
     """
     dist = pairwise_distances(_cloud(seed, n, grid))
     threshold = np.float32(1.5 if bounded else np.inf)
-    edge_d, edge_i, col_pos, binom = _dimension_one_state(dist, threshold)
-    order, sorted_dist = neighbour_order(n, edge_d, edge_i)
+    edge_d, edge_i, ends, col_pos, binom = _dimension_one_state(dist, threshold)
+    order, sorted_dist = neighbour_order(n, edge_d, ends)
     # the pivot map after reducing dimension 1: its pivots clear triangles
     col_d, col_i = edge_d[col_pos], edge_i[col_pos]
     keys, values = pivot_index.new_pivot_index(col_d.shape[0])
-    pivots = classify_edges(dist, sorted_dist, order, binom, threshold, edge_d, edge_i, col_pos)
+    edges = (edge_d, edge_i, ends)
+    pivots = classify_edges(dist, sorted_dist, order, binom, threshold, *edges, col_pos)
     columns = set_aside_apparent(col_d, col_i, *pivots, keys, values, True)
     cohomology_args = (dist, sorted_dist, order, binom, 1, threshold)
-    buckets = edge_buckets.new_buckets(n, edge_d, edge_i)
+    buckets = edge_buckets.new_buckets(n, edge_d, ends)
     reduce_coboundary(*cohomology_args, *columns[:2], keys, values, *columns[2:], buckets)
     args = (keys, values, True, True)
     got = triangle_columns(dist, binom, edge_d, edge_i, *args, par)
@@ -255,7 +272,7 @@ def test_parallel_triangle_sweep_cuts_chunks_between_ties() -> None:
     sweep must equal the sequential one exactly."""
     dist = pairwise_distances(np.random.default_rng(3).integers(0, 5, size=(90, 2)).astype(float))
     threshold = np.float32(np.inf)
-    edge_d, edge_i, col_pos, binom = _dimension_one_state(dist, threshold)
+    edge_d, edge_i, ends, col_pos, binom = _dimension_one_state(dist, threshold)
     assert edge_d.shape[0] // 256 > 8  # several chunks
     keys, values = pivot_index.new_pivot_index(16)
     serial = triangle_columns(dist, binom, edge_d, edge_i, keys, values, True, True, False)
