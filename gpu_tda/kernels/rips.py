@@ -77,20 +77,9 @@ def _through_h1(dist, maxdim, threshold, parallel):
         col_d, col_i, pivot_d, pivot_i, apparent, keys, values, maxdim > 1
     )
     b, d = reduce_coboundary(
-        dist,
-        sorted_dist,
-        order,
-        binom,
-        1,
-        threshold,
-        col_d,
-        col_i,
-        keys,
-        values,
-        pivot_d,
-        pivot_i,
-        eb.buckets_for(n, edge_d, ends),
-    )
+        dist, sorted_dist, order, binom, 1, threshold, col_d, col_i, keys, values, pivot_d,
+        pivot_i, eb.buckets_for(n, edge_d, ends),
+    )  # fmt: skip
     bars = _with_bars(dims, births, deaths, 1, b, d)
     return bars, (sorted_dist, order, binom, threshold, edge_d, edge_i, keys, values)
 
@@ -128,20 +117,9 @@ def _higher_dims(dist, maxdim, parallel, bars, sweep):
             dist, sorted_dist, order, binom, dim, threshold, col_d, col_i
         )
         b, d = reduce_coboundary(
-            dist,
-            sorted_dist,
-            order,
-            binom,
-            dim,
-            threshold,
-            col_d,
-            col_i,
-            keys,
-            values,
-            pivot_d,
-            pivot_i,
-            eb.no_buckets(),
-        )
+            dist, sorted_dist, order, binom, dim, threshold, col_d, col_i, keys, values,
+            pivot_d, pivot_i, eb.no_buckets(),
+        )  # fmt: skip
         dims, births, deaths = _with_bars(dims, births, deaths, dim, b, d)
     return dims, births, deaths
 
