@@ -205,6 +205,23 @@ def test_edge_buckets_reduce_like_the_heap(seed, n, grid, bounded) -> None:
     assert _reduced_edge_columns(dist, threshold, True) == heap
 
 
+@pytest.mark.parametrize("n", [63, 64, 65, 130, 200])
+@pytest.mark.parametrize("grid", [False, True])
+def test_edge_buckets_reduce_like_the_heap_over_several_words(n, grid) -> None:
+    """Rows of more than one 64-bit word (third vertices >= 64), at word boundaries."""
+    rng = np.random.default_rng(n)
+    if grid:  # many exact ties and duplicate points
+        points = rng.integers(0, 8, size=(n, 2)).astype(np.float64)
+    else:  # a noisy circle: one long bar, hundreds of column additions
+        t = rng.uniform(0, 2 * np.pi, n)
+        points = np.column_stack([np.cos(t), np.sin(t)]) + rng.normal(scale=0.1, size=(n, 2))
+    dist = pairwise_distances(points)
+    threshold = np.float32(enclosing_radius(dist))
+    heap = _reduced_edge_columns(dist, threshold, False)
+    assert _reduced_edge_columns(dist, threshold, True) == heap
+    assert heap[0]  # some bars: the comparison is not vacuous
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.integers(0, 3000),
