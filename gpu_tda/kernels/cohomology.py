@@ -116,7 +116,7 @@ def reduce_coboundary(
     """
     ncols = col_d.shape[0]
     n = dist.shape[0]
-    bucketed = buckets[0].shape[0] > 0
+    bucketed = eb.in_use(buckets)
     verts = np.empty(dim + 2, dtype=np.int64)
     scratch = np.empty(dim + 2, dtype=np.int64)
     # the working coboundary: packed keys when every cofacet index fits in 32 bits
@@ -239,7 +239,7 @@ def _add_coboundary(
 ):  # fmt: skip
     """Add the coboundary of simplex (diam, index), vertices ``verts``, to the working column:
     all of it to the buckets, or its cofacets up to ``bound`` to the heap."""
-    if buckets[0].shape[0] > 0:
+    if eb.in_use(buckets):
         eb.add_coboundary(buckets, dist, threshold, diam, verts[0], verts[1])
         return keys, heap_d, heap_i, size
     below_all = np.float32(-1.0)

@@ -77,6 +77,12 @@ def no_buckets() -> tuple:
     return new_buckets(0, np.empty(0, dtype=np.float32), np.empty((0, 2), dtype=np.int32))
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def in_use(buckets: tuple) -> bool:
+    """Whether ``buckets`` is a working column (not the ``no_buckets`` placeholder)."""
+    return buckets[0].shape[0] > 0
+
+
 @nb.njit(cache=True, nogil=True)
 def add_coboundary(
     buckets: tuple, dist: np.ndarray, threshold: np.float32, diam: np.float32, x: int, y: int
