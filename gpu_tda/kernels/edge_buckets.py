@@ -21,6 +21,7 @@ import numba as nb
 import numpy as np
 
 from gpu_tda.kernels.bits import leading_zeros, trailing_zeros
+from gpu_tda.kernels.h0 import tie_group
 
 MAX_BYTES = 2 << 20
 """Largest bitset table (bytes) a window's dimension-1 reduction may allocate."""
@@ -42,33 +43,15 @@ def new_buckets(n: int, edge_d: np.ndarray, ends: np.ndarray) -> tuple:
     vertices (``h0.sorted_edges``)."""
     m = edge_d.shape[0]
     rank = np.full((n, n), -1, dtype=np.int32)
-    group_start = np.empty(m, dtype=np.int32)
-    group_end = np.empty(m, dtype=np.int32)
     for r in range(m):
         rank[ends[r, 0], ends[r, 1]] = r
         rank[ends[r, 1], ends[r, 0]] = r
-        tied = r > 0 and edge_d[r] == edge_d[r - 1]
-        group_start[r] = group_start[r - 1] if tied else r
-    for r in range(m - 1, -1, -1):
-        tied = r < m - 1 and edge_d[r] == edge_d[r + 1]
-        group_end[r] = group_end[r + 1] if tied else r + 1
     rows = np.zeros((m + 1, (n + 63) >> 6), dtype=np.uint64)  # and a spare row
     occupied = np.zeros((m + 64) >> 6, dtype=np.uint64)
     cursor = np.zeros(1, dtype=np.int64)
     filed_row = np.empty(n, dtype=np.int32)  # scratch of add_coboundary
     filed_vertex = np.empty(n, dtype=np.int32)
-    return (
-        rank,
-        ends,
-        group_start,
-        group_end,
-        edge_d,
-        rows,
-        occupied,
-        cursor,
-        filed_row,
-        filed_vertex,
-    )
+    return rank, ends, edge_d, rows, occupied, cursor, filed_row, filed_vertex
 
 
 @nb.njit(cache=True, nogil=True)
@@ -89,7 +72,7 @@ def add_coboundary(
 ) -> None:
     """Add the coboundary of edge (x, y) of diameter ``diam``: its triangles within the
     threshold."""
-    rank, _, _, _, _, rows, occupied, _, filed_row, filed_vertex = buckets
+    rank, _, _, rows, occupied, _, filed_row, filed_vertex = buckets
     n = dist.shape[0]
     beyond = np.int32(rows.shape[0] - 1)  # the spare row takes what is not a triangle
     x32 = np.int32(x)
@@ -139,7 +122,7 @@ def _triangle_index(binom, x, y, z):
 @nb.njit(cache=True, nogil=True)
 def pivot(buckets: tuple, binom: np.ndarray) -> tuple[np.float32, np.int64]:
     """The column's pivot (diameter, triangle index), or (0, -1) when it is zero."""
-    _, ends, group_start, group_end, edge_d, rows, occupied, cursor, _, _ = buckets
+    _, ends, edge_d, rows, occupied, cursor, _, _ = buckets
     m = edge_d.shape[0]
     c = cursor[0]
     w = c >> 6
@@ -157,9 +140,10 @@ def pivot(buckets: tuple, binom: np.ndarray) -> tuple[np.float32, np.int64]:
             break
         occupied[w] &= ~(_ONE << np.uint64(r & 63))
         word &= word - _ONE
-    cursor[0] = group_start[r]
+    start, end = tie_group(edge_d, r)
+    cursor[0] = start
     best = np.int64(-1)
-    for s in range(r, group_end[r]):
+    for s in range(r, end):
         z = _top_vertex(rows, s)
         if z != -1:
             best = max(best, _triangle_index(binom, ends[s, 0], ends[s, 1], z))
@@ -178,7 +162,7 @@ def _top_vertex(rows, r):
 @nb.njit(cache=True, nogil=True)
 def clear(buckets: tuple) -> None:
     """Empty the column for the next one (only rows marked in ``occupied`` can hold bits)."""
-    _, _, _, _, _, rows, occupied, cursor, _, _ = buckets
+    _, _, _, rows, occupied, cursor, _, _ = buckets
     for w in range(occupied.shape[0]):
         word = occupied[w]
         while word != 0:

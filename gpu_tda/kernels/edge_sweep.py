@@ -23,7 +23,7 @@ from gpu_tda.kernels import pivot_index as pmap
 from gpu_tda.kernels.bits import leading_zeros, ones
 from gpu_tda.kernels.coboundary import cofacet_index, earliest_cofacet, is_apparent
 from gpu_tda.kernels.combinatorics import simplex_vertices
-from gpu_tda.kernels.h0 import edge_vertices
+from gpu_tda.kernels.h0 import edge_vertices, tie_group
 
 _CHUNKS = 32
 """Edge ranges of a parallel triangle sweep (each rebuilds the adjacency up to its start)."""
@@ -53,15 +53,6 @@ def highest_common(rows: np.ndarray, a: int, b: int, c: int) -> int:
 
 
 @nb.njit(cache=True, nogil=True)
-def _group_end(edge_d, t):
-    m = edge_d.shape[0]
-    end = t + 1
-    while end < m and edge_d[end] == edge_d[t]:
-        end += 1
-    return end
-
-
-@nb.njit(cache=True, nogil=True)
 def edge_zero_pivots(n: int, edge_d: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """For each edge (in filtration order, as sorted, with its vertices ``ends``): its
     zero-pivot vertex, or -1."""
@@ -70,7 +61,7 @@ def edge_zero_pivots(n: int, edge_d: np.ndarray, ends: np.ndarray) -> np.ndarray
     out = np.empty(m, dtype=np.int32)
     t = 0
     while t < m:
-        end = _group_end(edge_d, t)
+        _, end = tie_group(edge_d, t)
         for s in range(t, end):
             _link(rows, ends[s, 0], ends[s, 1])
         for s in range(t, end):
@@ -151,7 +142,7 @@ def _classify_triangles(dist, binom, edge_d, edge_i, keys, values, offsets, lo, 
     scratch = np.empty(4, dtype=np.int64)
     t = lo
     while t < hi:
-        end = _group_end(edge_d, t)
+        _, end = tie_group(edge_d, t)
         for s in range(t, end):
             x, y = edge_vertices(edge_i[s])
             _link(group, x, y)

@@ -167,6 +167,18 @@ def sorted_edges(
     return diams, indices, ends
 
 
+@nb.njit(cache=True, nogil=True)
+def tie_group(edge_d: np.ndarray, t: int) -> tuple[int, int]:
+    """[start, end): the sorted edges of edge t's length (ties are contiguous in that order)."""
+    start = t
+    while start > 0 and edge_d[start - 1] == edge_d[t]:
+        start -= 1
+    end = t + 1
+    while end < edge_d.shape[0] and edge_d[end] == edge_d[t]:
+        end += 1
+    return start, end
+
+
 @nb.njit(cache=True, nogil=True, inline="always")
 def edge_vertices(index: np.int64) -> tuple[int, int]:
     """(i, j) with i > j for edge index C(i, 2) + j."""
