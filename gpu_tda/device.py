@@ -8,12 +8,11 @@ and numba.cuda through the functions below.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -94,18 +93,20 @@ def numba_cuda() -> ModuleType:
 def _serialize_simulated_kernels() -> None:
     """Make a simulated kernel launched while another runs (in another thread: the worker
     scatters points into its device rings while it computes) wait for it: the simulator runs
-    one kernel at a time per process and otherwise fails the second."""
+    one kernel at a time per process, and otherwise fails the second launch (numba's own
+    target) or runs it as a device function of the first (numba-cuda's)."""
     from numba.cuda.simulator import kernel
 
-    push = kernel._push_kernel_context
+    launch = kernel.FakeCUDAKernel.__call__
     lock = threading.Lock()
 
-    @contextlib.contextmanager
-    def one_at_a_time(module: Any) -> Iterator[None]:
-        with lock, push(module):
-            yield
+    def one_at_a_time(self: Any, *args: Any) -> Any:
+        if self._device:  # a device function, called from inside the running kernel
+            return launch(self, *args)
+        with lock:
+            return launch(self, *args)
 
-    kernel._push_kernel_context = one_at_a_time
+    kernel.FakeCUDAKernel.__call__ = one_at_a_time
 
 
 def exact_float64_ops() -> tuple[Callable[..., Any], Callable[..., Any]]:
