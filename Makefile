@@ -14,6 +14,7 @@ REDIS_PORT ?= 6379
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.gpu-tda-installed
+TEST_STAMP := $(VENV)/.gpu-tda-test-installed
 # apt-get needs root; use sudo when we are not root and sudo exists.
 SUDO := $(shell [ "$$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && echo sudo)
 
@@ -46,6 +47,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -e '.[dev]'
 	@touch $@
 
+# The tests also compile the CUDA kernels for the H100 without a GPU: the 'ptx' extra.
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --disable-pip-version-check --progress-bar off -e '.[dev,ptx]'
+	@touch $@
+
 # Debian's redis-server: the embedded Redis of the demo and the tests.
 redis-server:
 	@command -v redis-server >/dev/null 2>&1 || { \
@@ -56,7 +62,7 @@ redis-server:
 # Two pytest sessions: numba reads NUMBA_ENABLE_CUDASIM once per process, so the GPU path
 # (CUDA kernels under the simulator, tests/gpu) runs in its own session beside the rest.
 # pytest exit code 5 means "no tests collected": a failure here, said out loud.
-test: venv redis-server
+test: $(TEST_STAMP) redis-server
 	@rc=0; $(BIN)/python -m pytest --ignore=tests/gpu $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no tests" >&2; fi; \
 	[ $$rc -eq 0 ] || exit $$rc; \
