@@ -9,7 +9,9 @@ at maxdim 0 and 1, and single uniform clouds of n = 2048 and 4096 at maxdim 1, f
 gpu_tda (cpu, all cores), ripser.py and giotto-ph (all cores); (3) splits the GPU's maxdim-1 time
 on B = 1024 windows of n = 256 into its steps (each device step, then the host reduction of the
 columns the device could not pair, on all cores) with the share of columns left to the host;
-(4) prints tables with ratios and the machine, and writes it all as JSON to --out. Peers on
+(4) prints tables with ratios and the machine, and writes it all as JSON to --out, rewritten
+after each section (a run cut short keeps what it measured; a failing section is recorded and
+the next one runs). On the device machine, ``bench/gpu_run.sh`` runs it. Peers on
 batches are timed on a subset of the windows and reported per window; single clouds run in a
 child process killed after --cap-seconds (reported as a lower bound). Meant to finish in < 5 min
 on an H100.
@@ -25,6 +27,7 @@ import os
 import pathlib
 import sys
 import time
+import traceback
 from collections.abc import Callable
 
 import numpy as np
@@ -306,33 +309,39 @@ def _cell(seconds: float | None, ratio: float | None, name: str, cap: float | No
 def render(report: dict) -> str:
     names = ("gpu", "cpu", "ripser.py", "giotto-ph")
     lines = [f"machine: {json.dumps(report['machine'])}", ""]
+    failed = {k: v["error"] for k, v in report.items() if isinstance(v, dict) and "error" in v}
+    lines += [f"{name}: FAILED: {error}" for name, error in failed.items()]
     chk = report["check"]
-    lines.append(
-        f"check: {chk['windows']} windows n in {chk['sizes']} maxdim {chk['maxdim']}: "
-        f"gpu==cpu {chk['gpu_equals_cpu']}, gpu==ripser {chk['gpu_equals_ripser']} "
-        f"-> {'OK' if chk['ok'] else 'MISMATCH'}"
-    )
-    lines.append("")
+    if "check" not in failed:
+        lines.append(
+            f"check: {chk['windows']} windows n in {chk['sizes']} maxdim {chk['maxdim']}: "
+            f"gpu==cpu {chk['gpu_equals_cpu']}, gpu==ripser {chk['gpu_equals_ripser']} "
+            f"-> {'OK' if chk['ok'] else 'MISMATCH'}"
+        )
     head = f"{'workload':26} {'maxdim':>6} " + " ".join(f"{n:>22}" for n in names)
-    lines += ["batched, time per window (peer time / gpu time)", head]
-    for row in report["batched"]:
-        cells = [_cell(row["seconds_per_window"][k], row["gpu_speedup"][k], k) for k in names]
-        lines.append(f"{row['workload']:26} {row['maxdim']:>6} " + " ".join(cells))
-    lines += ["", "single clouds, whole run (peer time / gpu time)", head]
-    for row in report["single"]:
-        cap = row["cap_seconds"]
-        cells = [_cell(row["seconds"][k], row["gpu_speedup"][k], k, cap) for k in names]
-        lines.append(f"{row['workload']:26} {row['maxdim']:>6} " + " ".join(cells))
-    st = report["steps"]
-    lines += ["", f"GPU steps, {st['workload']} ({st['host_cores']} host cores)"]
-    for name, sec in st["seconds"].items():
-        lines.append(f"  {name:16} {sec * 1e3:10.3f} ms")
-    lines.append(f"  {'total':16} {st['total_seconds'] * 1e3:10.3f} ms")
-    lines.append(
-        f"  columns left to the host: {st['columns_left_per_window']:.1f} of "
-        f"{st['edges_per_window']} edges per window"
-    )
-    lines += ["", "goals: " + json.dumps(report["goals"])]
+    if "batched" not in failed:
+        lines += ["", "batched, time per window (peer time / gpu time)", head]
+        for row in report["batched"]:
+            cells = [_cell(row["seconds_per_window"][k], row["gpu_speedup"][k], k) for k in names]
+            lines.append(f"{row['workload']:26} {row['maxdim']:>6} " + " ".join(cells))
+    if "single" not in failed:
+        lines += ["", "single clouds, whole run (peer time / gpu time)", head]
+        for row in report["single"]:
+            cap = row["cap_seconds"]
+            cells = [_cell(row["seconds"][k], row["gpu_speedup"][k], k, cap) for k in names]
+            lines.append(f"{row['workload']:26} {row['maxdim']:>6} " + " ".join(cells))
+    if "steps" not in failed:
+        st = report["steps"]
+        lines += ["", f"GPU steps, {st['workload']} ({st['host_cores']} host cores)"]
+        for name, sec in st["seconds"].items():
+            lines.append(f"  {name:16} {sec * 1e3:10.3f} ms")
+        lines.append(f"  {'total':16} {st['total_seconds'] * 1e3:10.3f} ms")
+        lines.append(
+            f"  columns left to the host: {st['columns_left_per_window']:.1f} of "
+            f"{st['edges_per_window']} edges per window"
+        )
+    if "goals" in report:
+        lines += ["", "goals: " + json.dumps(report["goals"])]
     return "\n".join(lines)
 
 
@@ -361,28 +370,50 @@ def main(argv: list[str] | None = None) -> int:
     spec = QUICK if args.quick else FULL
     rng = np.random.default_rng(args.seed)
     started = time.perf_counter()
-    report = {
+    report: dict = {
         "schema": "gpu-tda.gpu-check/1",
         "quick": args.quick,
         "when": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
-        "check": check(rng, spec["check"]),
-        "batched": batched(rng, spec["batched"]),
-        "single": single(rng, spec["single"], args.cap_seconds),
-        "steps": steps(rng, spec["steps"]),
     }
-    report["goals"] = goals(report["batched"])
-    report["wall_seconds"] = time.perf_counter() - started
+    path = _report_path(pathlib.Path(args.out), report)
+    sections: dict[str, Callable[[], object]] = {
+        "check": lambda: check(rng, spec["check"]),
+        "batched": lambda: batched(rng, spec["batched"]),
+        "single": lambda: single(rng, spec["single"], args.cap_seconds),
+        "steps": lambda: steps(rng, spec["steps"]),
+    }
+    # one section after another, the JSON rewritten after each: a run cut short (the device
+    # call's time limit) keeps what it measured, and a failing section does not stop the rest
+    for name, work in sections.items():
+        section_start = time.perf_counter()
+        try:
+            report[name] = work()
+        except Exception as exc:
+            traceback.print_exc()
+            report[name] = {"error": f"{type(exc).__name__}: {exc}"}
+        if name == "batched" and isinstance(report[name], list):
+            report["goals"] = goals(report[name])
+        report["wall_seconds"] = time.perf_counter() - started
+        path.write_text(json.dumps(report, indent=2, default=float) + "\n")
+        print(
+            f"[{report['wall_seconds']:7.1f} s] {name}: "
+            f"{time.perf_counter() - section_start:.1f} s",
+            flush=True,
+        )
     print(render(report))
-    out_dir = pathlib.Path(args.out)
+    print(f"\nwrote {path} ({report['wall_seconds']:.1f} s)")
+    ok = isinstance(report["check"], dict) and report["check"].get("ok")
+    failed = [n for n in sections if isinstance(report[n], dict) and "error" in report[n]]
+    return 0 if ok and not failed else 1
+
+
+def _report_path(out_dir: pathlib.Path, report: dict) -> pathlib.Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     gpu_name = str(report["machine"]["device"].get("gpu") or "none")
     slug = "".join(c if c.isalnum() else "-" for c in gpu_name).strip("-").lower()
     stamp = report["when"].replace(":", "").replace("-", "")[:15]
-    path = out_dir / f"gpu_check-{'quick-' if args.quick else ''}{slug}-{stamp}.json"
-    path.write_text(json.dumps(report, indent=2, default=float) + "\n")
-    print(f"\nwrote {path} ({report['wall_seconds']:.1f} s)")
-    return 0 if report["check"]["ok"] else 1
+    return out_dir / f"gpu_check-{'quick-' if report['quick'] else ''}{slug}-{stamp}.json"
 
 
 if __name__ == "__main__":

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# On the device machine: install the carried peer wheels, then run bench/gpu_check.py with its
+# results in $OUT (the JSON is rewritten after each section, so a run cut short keeps what it
+# measured). Prepared here with `bash bench/gpu_wheels.sh`; the call is
+#   run(command="bash bench/gpu_run.sh", carry=[".whl"], timeout_s=600)
+# Arguments go to gpu_check.py. Rehearse it without a GPU:
+#   NUMBA_ENABLE_CUDASIM=1 OUT=/tmp/gc bash bench/gpu_run.sh --quick
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out=${OUT:-/tmp/gpu-check}
+mkdir -p "$out"
+site=$(mktemp -d)
+python3 -m pip install -q --disable-pip-version-check --no-index --no-deps --no-compile \
+    --no-cache-dir --target "$site" .whl/*.whl || { echo "gpu_run: no wheels in .whl" >&2; exit 3; }
+export PYTHONPATH="$site"
+if command -v nvidia-smi >/dev/null; then
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv \
+        | tee "$out/nvidia-smi.csv"
+fi
+python3 -m pip list --disable-pip-version-check 2>/dev/null \
+    | grep -i -E '^(numpy|numba|numba-cuda|cupy[a-z0-9-]*|scipy|scikit-learn|ripser|giotto-ph) ' \
+    | tee "$out/packages.txt"
+timeout "${GPU_CHECK_TIMEOUT_S:-540}" python3 bench/gpu_check.py --out "$out" "$@"
