@@ -19,3 +19,18 @@ def test_help_lists_the_contract_commands():
         if line.startswith("  ") and line.strip()
     }
     assert set(CONTRACT_COMMANDS) <= listed
+
+
+def test_demo_paces_its_producer_unless_asked_for_full_speed(monkeypatch):
+    """``--rate 0`` means as fast as possible in ``demo`` as in ``produce``; the demo's own
+    default is a pace a small machine keeps up with."""
+    from click.testing import CliRunner
+
+    from gpu_tda.streaming import cli, demo
+
+    rates = []
+    monkeypatch.setattr(demo, "demo_main", lambda spec, *args: rates.append(spec.rate) or 0)
+    for argv in ([], ["--rate", "0"], ["--rate", "500"]):
+        result = CliRunner().invoke(cli.demo_command, argv)
+        assert result.exit_code == 0, result.output
+    assert rates == [2000.0, 0.0, 500.0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -76,7 +77,13 @@ def worker_command(log_level: str, **options: Any) -> None:
     sys.exit(asyncio.run(serve(settings)))
 
 
-def _load_options(func: Callable[..., Any]) -> Callable[..., Any]:
+def _load_options(rate: float) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The producer's load options (``produce`` and ``demo``), ``--rate`` defaulting to
+    ``rate``."""
+    return functools.partial(_add_load_options, rate=rate)
+
+
+def _add_load_options(func: Callable[..., Any], rate: float) -> Callable[..., Any]:
     from gpu_tda.streaming.produce import PATTERNS
     from gpu_tda.streaming.synthetic import KINDS
 
@@ -102,7 +109,7 @@ def _load_options(func: Callable[..., Any]) -> Callable[..., Any]:
         ),
         click.option(
             "--rate",
-            default=0.0,
+            default=rate,
             show_default=True,
             help="Points per second over all streams (0: as fast as possible).",
         ),
@@ -153,7 +160,7 @@ def _load_spec(**kw: Any) -> Any:
     envvar="GPU_TDA_PARTITIONS",
     help="Partitions when the topic is created.",
 )
-@_load_options
+@_load_options(rate=0.0)
 def produce_command(bootstrap_servers: str, topic: str, partitions: int, **load: Any) -> None:
     """Synthetic point streams (circles, tori, Takens embeddings, walks) into the input topic."""
     from gpu_tda.streaming.produce import produce_load
@@ -251,7 +258,7 @@ def tail_command(
 )
 @click.option("--partitions", default=2, show_default=True, help="Input topic partitions.")
 @click.option("--show-windows", is_flag=True, help="Also print one line per window.")
-@_load_options
+@_load_options(rate=2000.0)  # a pace a 2-core laptop keeps up with at window 64, maxdim 1
 def demo_command(
     windows: tuple[str, ...],
     stride: int,
@@ -264,7 +271,5 @@ def demo_command(
     """Embedded broker + Redis + producer + worker + tail on loopback; Ctrl-C stops it all."""
     from gpu_tda.streaming.demo import demo_main
 
-    if load["rate"] == 0:
-        load["rate"] = 2000.0  # a pace a 2-core laptop keeps up with at window 64, maxdim 1
     spec = _load_spec(**load)
     sys.exit(demo_main(spec, windows, stride, maxdim, backend, partitions, show_windows))
