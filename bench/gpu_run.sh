@@ -3,15 +3,17 @@
 # results in $OUT (the JSON is rewritten after each section, so a run cut short keeps what it
 # measured). Prepared here with `bash bench/gpu_wheels.sh`; the call is
 #   run(command="bash bench/gpu_run.sh", carry=[".whl"], timeout_s=600)
-# Arguments go to gpu_check.py. Rehearse it without a GPU:
+# Arguments go to gpu_check.py; GPU_TDA_WHEELS names another wheel folder. Rehearse it here:
 #   NUMBA_ENABLE_CUDASIM=1 OUT=/tmp/gc bash bench/gpu_run.sh --quick
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/gpu-check}
 mkdir -p "$out"
+wheels=${GPU_TDA_WHEELS:-.whl}
 site=$(mktemp -d)
 python3 -m pip install -q --disable-pip-version-check --no-index --no-deps --no-compile \
-    --no-cache-dir --target "$site" .whl/*.whl || { echo "gpu_run: no wheels in .whl" >&2; exit 3; }
+    --no-cache-dir --target "$site" "$wheels"/*.whl \
+    || { echo "gpu_run: no wheels in $wheels (bench/gpu_wheels.sh)" >&2; exit 3; }
 export PYTHONPATH="$site"
 if command -v nvidia-smi >/dev/null; then
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv \

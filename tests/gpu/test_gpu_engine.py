@@ -148,3 +148,35 @@ def test_gpu_check_bench_runs_quick_under_the_simulator(tmp_path):
     assert 0 <= report["steps"]["columns_left_per_window"] <= report["steps"]["edges_per_window"]
     assert report["machine"]["device"]["simulator"] is True
     assert "ripser.py" in result.stdout and "giotto-ph" in result.stdout
+
+
+@pytest.mark.timeout(600)
+def test_device_scripts_rehearse_the_gpu_check(tmp_path):
+    """``bench/gpu_wheels.sh`` then ``bench/gpu_run.sh --quick``, as a device call runs them:
+    the peers installed from downloaded wheels (for this Python), the simulator for the GPU."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    env = {
+        **os.environ,
+        "NUMBA_ENABLE_CUDASIM": "1",
+        "PATH": f"{pathlib.Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "GPU_TDA_WHEELS": str(tmp_path / "whl"),
+        "GPU_PYTHON_VERSION": version,
+        "OUT": str(tmp_path / "out"),
+    }
+    fetched = subprocess.run(
+        ["bash", str(root / "bench" / "gpu_wheels.sh")],
+        env=env, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if fetched.returncode != 0:
+        pytest.skip(f"the peers' wheels could not be downloaded: {fetched.stderr[-300:]}")
+    run = subprocess.run(
+        ["bash", str(root / "bench" / "gpu_run.sh"), "--quick"],
+        env=env, capture_output=True, text=True, timeout=500,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    (path,) = (tmp_path / "out").glob("gpu_check-quick-*.json")
+    report = json.loads(path.read_text())
+    assert report["check"]["ok"] and "error" not in report["steps"]
+    packages = (tmp_path / "out" / "packages.txt").read_text()
+    assert "ripser" in packages and "giotto-ph" in packages
