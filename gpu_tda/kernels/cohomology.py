@@ -138,12 +138,12 @@ def reduce_coboundary(
     for c in range(ncols):
         sd = col_d[c]
         si = col_i[c]
-        red_size = wc.push(red_heap_d, red_heap_i, 0, sd, si)
+        red_size = wc.push(red_heap_d, red_heap_i, np.int64(0), sd, si)
         pd = pivot_d[c]
         pi = pivot_i[c]
         n_gen = 0  # 0: the column's working coboundary is not built yet
         bound = sd  # the heap holds every cofacet of diameter <= bound
-        cob_size = 0
+        cob_size = np.int64(0)
         while True:
             if pi == -1:
                 death = np.float32(np.inf)

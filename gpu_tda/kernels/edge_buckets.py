@@ -57,7 +57,7 @@ def new_buckets(n: int, edge_d: np.ndarray, ends: np.ndarray) -> tuple:
 @nb.njit(cache=True, nogil=True)
 def no_buckets() -> tuple:
     """The placeholder passed to a reduction that keeps its heap."""
-    return new_buckets(0, np.empty(0, dtype=np.float32), np.empty((0, 2), dtype=np.int32))
+    return new_buckets(np.int64(0), np.empty(0, dtype=np.float32), np.empty((0, 2), dtype=np.int32))
 
 
 @nb.njit(cache=True, nogil=True, inline="always")

@@ -59,7 +59,7 @@ def edge_zero_pivots(n: int, edge_d: np.ndarray, ends: np.ndarray) -> np.ndarray
     m = edge_d.shape[0]
     rows = np.zeros((n, (n + 63) >> 6), dtype=np.uint64)
     out = np.empty(m, dtype=np.int32)
-    t = 0
+    t = np.int64(0)
     while t < m:
         _, end = tie_group(edge_d, t)
         for s in range(t, end):

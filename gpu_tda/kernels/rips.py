@@ -238,7 +238,7 @@ def _window_distances(data, offsets, widths, w, is_distance):
 def _new_collection(n_windows, maxdim):
     """(counts, births, deaths, used): the bars of a batch, filled window after window."""
     counts = np.zeros((n_windows, maxdim + 1), np.int64)
-    return counts, np.empty(64, np.float32), np.empty(64, np.float32), 0
+    return counts, np.empty(64, np.float32), np.empty(64, np.float32), np.int64(0)
 
 
 @nb.njit(cache=True, nogil=True)
