@@ -64,9 +64,12 @@ def persistence_many(
 
     if len(chunks) == 1:  # numba's threads only for one window (a small batch runs serially)
         run(chunks[0], parallel=maxdim > 0 and threads_wanted > 1 and len(clouds) == 1)
-    else:
-        with ThreadPoolExecutor(max_workers=len(chunks)) as pool:
-            list(pool.map(run, chunks))
+    else:  # the calling thread runs the first chunk: one thread fewer to start per batch
+        with ThreadPoolExecutor(max_workers=len(chunks) - 1) as pool:
+            helpers = [pool.submit(run, chunk) for chunk in chunks[1:]]
+            run(chunks[0])
+            for helper in helpers:
+                helper.result()
     return results  # type: ignore[return-value]
 
 
