@@ -7,7 +7,7 @@
   the two hold at most ``max_batch_records`` records: an idle worker computes each fetch at
   once (low latency), a busy one computes larger batches (throughput).
 * **Compute off the loop.** A job is computed in a thread (numba releases the GIL), unless
-  ``inline(job)`` says it is too small to pay for the hand-off.
+  ``inline(job)`` says it is small enough to run on the loop (``compute_stage``).
 * **Overlap.** Job N+1 is computed while job N's messages wait for their acknowledgements and
   its checkpoints are written; its messages are sent as soon as it is computed.
 * **Order.** Every stage takes jobs in submission order. A job's checkpoints are written only

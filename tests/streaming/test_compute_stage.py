@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 from gpu_tda.metrics import WorkerMetrics
 from gpu_tda.streaming.batch import WindowComputer
 from gpu_tda.streaming.breakers import GpuGuard
-from gpu_tda.streaming.compute_stage import INLINE_COST, JobComputer
+from gpu_tda.streaming.compute_stage import JobComputer
 from gpu_tda.streaming.intake import Job
 from gpu_tda.streaming.ring_buffer import DueWindow
 from gpu_tda.streaming.windows import WindowSpec
@@ -39,11 +39,13 @@ def job_computer(maxdim: int) -> JobComputer:
 def test_only_small_cpu_jobs_are_computed_on_the_event_loop():
     light = job_computer(maxdim=0)
     assert light.small(job_of(4, 128))  # a light-load micro-batch at maxdim 0
+    assert light.small(job_of(200, 128))  # one at half the maximum rate
     assert light.small(Job())  # nothing due (checkpoints only)
-    assert not light.small(job_of(64, 128))  # a busy worker's batch: to the thread
+    assert not light.small(job_of(2000, 128))  # a busy worker's full batch: to the thread
     assert not light.small(job_of(2, 128, backend="gpu"))
-    assert not job_computer(maxdim=1).small(job_of(1, 128))  # one maxdim-1 window is enough
-    assert INLINE_COST < (1 << 20)  # well under the CPU engine's single-thread batches
+    assert job_computer(maxdim=1).small(job_of(1, 128))
+    assert not job_computer(maxdim=1).small(job_of(1, 256))  # one such window is enough
+    assert not job_computer(maxdim=1).small(job_of(8, 128))
 
 
 async def test_inline_and_threaded_compute_give_the_same_diagrams_equal_to_ripser():
