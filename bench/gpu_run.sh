@@ -19,6 +19,9 @@ if command -v nvidia-smi >/dev/null; then
     nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv \
         | tee "$out/nvidia-smi.csv"
 fi
+# the NVVM numba compiles with must be one the driver loads (PTX of a newer CUDA is refused)
+python3 -c "from numba.cuda.cudadrv import nvvm; print('nvvm', nvvm.NVVM().get_version())" \
+    2>&1 | tail -1 | tee "$out/nvvm.txt"
 python3 -m pip list --disable-pip-version-check 2>/dev/null \
     | grep -i -E '^(numpy|numba|numba-cuda|cupy[a-z0-9-]*|scipy|scikit-learn|ripser|giotto-ph) ' \
     | tee "$out/packages.txt"

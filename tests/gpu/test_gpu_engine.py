@@ -148,6 +148,31 @@ def test_gpu_check_bench_runs_quick_under_the_simulator(tmp_path):
     assert 0 <= report["steps"]["columns_left_per_window"] <= report["steps"]["edges_per_window"]
     assert report["machine"]["device"]["simulator"] is True
     assert "ripser.py" in result.stdout and "giotto-ph" in result.stdout
+    assert report["check"]["gpu_cpu_fallbacks"] == 0 and report["gpu_engine"]["cpu_fallbacks"] == 0
+
+
+def test_gpu_check_fails_when_the_gpu_fell_back_to_the_cpu(tmp_path):
+    """A device failure redone on the CPU keeps the diagrams right but the GPU timings would be
+    the CPU's: the check must say so and exit non-zero."""
+    root = pathlib.Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, str(root / "bench" / "gpu_check.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=280,
+        env={**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "GPU_TDA_GPU_INJECT_FAILURES": "1:error"},
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    (path,) = tmp_path.glob("gpu_check-quick-*.json")
+    report = json.loads(path.read_text())
+    # the hook fails this process's first device batch (the check's) and, in each child that
+    # times a single cloud, that child's first one
+    assert report["check"]["gpu_cpu_fallbacks"] == 1 and not report["check"]["ok"]
+    assert report["check"]["gpu_equals_cpu"] == report["check"]["windows"]  # still right
+    assert [row["gpu_cpu_fallbacks"] for row in report["batched"]] == [0, 0, 0, 0]
+    assert [row["gpu_cpu_fallbacks"] for row in report["single"]] == [1, 1]
+    assert "GPU FELL BACK TO THE CPU in 3 batch(es)" in result.stdout
+    assert "injected device failure" in result.stdout
 
 
 @pytest.mark.timeout(600)
