@@ -11,8 +11,11 @@ For each case (maxdim 0/1 x JSON/binary; window 128, stride 32, dim 3, 1,000 str
    the diagram was encoded, before it was sent, and (b) when this process received the
    diagram from the broker: the honest "published" figure (it includes the broker's ack and
    this reader's own fetch wait, ``READER_FETCH_WAIT_MS``).
-3. worker CPU (% of one core) and RSS from ``/proc`` during each phase.
-4. **tracing overhead**: the maxdim-0 binary drain again with ``GPU_TDA_TRACING=1`` and the
+3. **transport floor** at each of those rates: the same paced producer into a fresh topic, read by
+   a consumer process that does nothing but note when each message arrived (what a worker with
+   no work of its own would see, through the same producer, broker and client settings).
+4. worker CPU (% of one core) and RSS from ``/proc`` during each phase.
+5. **tracing overhead**: the maxdim-0 binary drain again with ``GPU_TDA_TRACING=1`` and the
    OpenTelemetry SDK recording every span (batch processor, exporter discarding them), against
    the same drain without tracing, run right after each other.
 
@@ -63,6 +66,34 @@ from gpu_tda.cli import main
 sys.argv[0] = "gpu-tda"
 main()
 """
+FLOOR_READER = """
+import asyncio, json, sys, time
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from gpu_tda.streaming.decode import decode_value
+
+async def main(bootstrap, topic, partitions, count, wait_ms):
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=wait_ms
+    )
+    await consumer.start()
+    parts = [TopicPartition(topic, p) for p in range(partitions)]
+    consumer.assign(parts)
+    await consumer.seek_to_end(*parts)
+    for tp in parts:
+        await consumer.position(tp)
+    print("ready", flush=True)
+    latencies = []
+    while len(latencies) < count:
+        batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+        now_ms = time.time() * 1000
+        for records in batch.values():
+            latencies += [now_ms - decode_value(r.value)[1] for r in records]
+    await consumer.stop()
+    print(json.dumps(latencies), flush=True)
+
+asyncio.run(main(sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])))
+"""
+FLOOR_FETCH_WAIT_MS = 10  # the worker's --fetch-max-wait-ms
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -191,6 +222,33 @@ async def consume_latencies(bootstrap: str, topic: str, stop: asyncio.Event, out
         await consumer.stop()
 
 
+async def transport_floor(
+    bootstrap: str, topic: str, messages: list[tuple], encoding: str, rate: float
+) -> tuple[float | None, float | None]:
+    """p50 and p99 ms from ``ts`` to arrival at a consumer process that does no work, for
+    ``messages`` produced into ``topic`` by ``paced`` at ``rate`` (first 10% left out)."""
+    import gpu_tda
+
+    home = Path(gpu_tda.__file__).resolve().parents[1]
+    reader = subprocess.Popen(
+        [sys.executable, "-c", FLOOR_READER, bootstrap, topic, str(PARTITIONS),
+         str(len(messages)), str(FLOOR_FETCH_WAIT_MS)],
+        stdout=subprocess.PIPE, text=True, cwd=home,
+    )  # fmt: skip
+    try:
+        assert reader.stdout is not None
+        if (await asyncio.to_thread(reader.stdout.readline)).strip() != "ready":
+            raise RuntimeError("the transport-floor reader did not start")
+        await paced(bootstrap, topic, messages, encoding, rate)
+        line = await asyncio.wait_for(asyncio.to_thread(reader.stdout.readline), 60)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+        reader.wait()
+    latencies = json.loads(line)[len(messages) // 10 :]
+    return percentile(latencies, 50), percentile(latencies, 99)
+
+
 async def broker_alone(bootstrap: str, topic: str, records: int) -> float:
     """Seconds a bare consumer needs to getmany ``records`` from ``topic`` (no group)."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -268,7 +326,8 @@ async def run_case(
     prefix = f"bench-{maxdim}-{encoding}-{tag}-{os.getpid()}-{int(time.time())}"
     per_stream = args.fill_points[maxdim]
     ppm = args.points_per_message
-    await ensure_topics(bootstrap, {f"{prefix}.{t}": PARTITIONS for t in ("in", "out", "dlq")})
+    topics = ("in", "out", "dlq", "floor")
+    await ensure_topics(bootstrap, {f"{prefix}.{t}": PARTITIONS for t in topics})
     messages = make_messages(args.streams, per_stream, ppm, encoding)
     total_points = len(messages) * ppm
     fill_s = await prefill(bootstrap, f"{prefix}.in", messages, encoding)
@@ -317,6 +376,8 @@ async def run_case(
             stream_msgs = make_messages(
                 args.streams, max(ppm, need // args.streams * ppm), ppm, encoding
             )
+            # first, while the worker idles (after the last phase it may still be draining)
+            floor = await transport_floor(bootstrap, f"{prefix}.floor", stream_msgs, encoding, rate)
             latencies: list[tuple[float, float]] = []
             stop = asyncio.Event()
             reader = asyncio.create_task(
@@ -338,6 +399,7 @@ async def run_case(
                 "p50_ms": percentile(emitted, 50), "p99_ms": percentile(emitted, 99),
                 "received_p50_ms": percentile(received, 50),
                 "received_p99_ms": percentile(received, 99),
+                "floor_p50_ms": floor[0], "floor_p99_ms": floor[1],
                 "worker_cpu_percent": 100 * cpu, "worker_rss_mb": proc_rss_mb(worker.pid),
             }  # fmt: skip
         result["worker_peak_rss_mb"] = proc_rss_mb(worker.pid, "VmHWM")
@@ -413,12 +475,16 @@ def markdown(report: dict) -> str:
              f"{report['reader_fetch_wait_ms']} ms). Max rate: a drain of a filled topic, "
              "as windows/s x stride (the points/s that sustain it: the drain also reads each "
              f"stream's first {WINDOW - STRIDE} points, which complete no window); the latency "
-             "phases offer 50% and 90% of that. The producer, the broker and the reader "
-             "share the cores with the worker. No streaming peer exists to compare against.", "",
+             "phases offer 50% and 90% of that. Transport floor: the same producer at the "
+             "same rate into another topic, read by a consumer process that does no work "
+             "(ts -> arrival): the least any worker could show here. The producer, the broker "
+             "and the reader share the cores with the worker. No streaming peer exists to "
+             "compare against.", "",
              "| maxdim | encoding | max points/s | max windows/s | emitted p50 / p99 ms @50% | "
              "received p50 / p99 ms @50% | emitted p50 / p99 ms @90% | "
-             "received p50 / p99 ms @90% | worker CPU % @50/90% | worker RSS MB (peak) | "
-             "load avg (1 min) |", "|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
+             "received p50 / p99 ms @90% | floor p50 / p99 ms @50% | floor p50 / p99 ms @90% | "
+             "worker CPU % @50/90% | worker RSS MB (peak) | load avg (1 min) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for c in report["cases"]:
         a, b = c.get("at_50", {}), c.get("at_90", {})
         lines.append(
@@ -427,6 +493,8 @@ def markdown(report: dict) -> str:
             f"{fmt(a.get('received_p50_ms'))} / {fmt(a.get('received_p99_ms'))} | "
             f"{fmt(b.get('p50_ms'))} / {fmt(b.get('p99_ms'))} | "
             f"{fmt(b.get('received_p50_ms'))} / {fmt(b.get('received_p99_ms'))} | "
+            f"{fmt(a.get('floor_p50_ms'), 1)} / {fmt(a.get('floor_p99_ms'), 1)} | "
+            f"{fmt(b.get('floor_p50_ms'), 1)} / {fmt(b.get('floor_p99_ms'), 1)} | "
             f"{fmt(a.get('worker_cpu_percent'))} / {fmt(b.get('worker_cpu_percent'))} | "
             f"{fmt(c['worker_peak_rss_mb'])} | {c['load_avg_1m']:.1f} |"
         )
