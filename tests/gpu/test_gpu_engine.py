@@ -130,18 +130,24 @@ def test_gpu_backend_without_simulator_or_gpu_raises():
     assert "refused: backend='gpu' is not usable here" in result.stdout
 
 
-def test_gpu_check_bench_runs_quick_under_the_simulator(tmp_path):
+def run_gpu_check_quick(out: pathlib.Path, **env: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """``bench/gpu_check.py --quick`` under the simulator: the finished process and its JSON."""
     root = pathlib.Path(__file__).resolve().parents[2]
     result = subprocess.run(
-        [sys.executable, str(root / "bench" / "gpu_check.py"), "--quick", "--out", str(tmp_path)],
+        [sys.executable, str(root / "bench" / "gpu_check.py"), "--quick", "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=280,
-        env={**os.environ, "NUMBA_ENABLE_CUDASIM": "1"},
+        env={**os.environ, "NUMBA_ENABLE_CUDASIM": "1", **env},
     )
+    paths = list(out.glob("gpu_check-quick-*.json"))
+    assert len(paths) == 1, result.stdout + result.stderr
+    return result, json.loads(paths[0].read_text())
+
+
+def test_gpu_check_bench_runs_quick_under_the_simulator(tmp_path):
+    result, report = run_gpu_check_quick(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    (path,) = tmp_path.glob("gpu_check-quick-*.json")
-    report = json.loads(path.read_text())
     assert report["check"]["ok"] and report["check"]["windows"] == 6
     assert len(report["batched"]) == 4 and len(report["single"]) == 2
     assert report["steps"]["seconds"]["host reduction"] >= 0
@@ -154,17 +160,8 @@ def test_gpu_check_bench_runs_quick_under_the_simulator(tmp_path):
 def test_gpu_check_fails_when_the_gpu_fell_back_to_the_cpu(tmp_path):
     """A device failure redone on the CPU keeps the diagrams right but the GPU timings would be
     the CPU's: the check must say so and exit non-zero."""
-    root = pathlib.Path(__file__).resolve().parents[2]
-    result = subprocess.run(
-        [sys.executable, str(root / "bench" / "gpu_check.py"), "--quick", "--out", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=280,
-        env={**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "GPU_TDA_GPU_INJECT_FAILURES": "1:error"},
-    )
+    result, report = run_gpu_check_quick(tmp_path, GPU_TDA_GPU_INJECT_FAILURES="1:error")
     assert result.returncode == 1, result.stdout + result.stderr
-    (path,) = tmp_path.glob("gpu_check-quick-*.json")
-    report = json.loads(path.read_text())
     # the hook fails this process's first device batch (the check's) and, in each child that
     # times a single cloud, that child's first one
     assert report["check"]["gpu_cpu_fallbacks"] == 1 and not report["check"]["ok"]
