@@ -28,7 +28,7 @@ import numpy as np
 from gpu_tda import cpu_engine, device
 from gpu_tda.device import DeviceError, DeviceOutOfMemoryError
 from gpu_tda.kernels.cuda_distances import batched_distances
-from gpu_tda.kernels.cuda_edges import MAX_VERTICES
+from gpu_tda.kernels.cuda_edges import MAX_BATCH, MAX_VERTICES
 from gpu_tda.kernels.cuda_h0 import batched_h0
 from gpu_tda.kernels.cuda_h1 import BYTES_PER_EDGE, EdgePairing, pair_edges, reduce_edge_columns
 from gpu_tda.work_estimate import check_budget, check_window_budget
@@ -36,8 +36,6 @@ from gpu_tda.work_estimate import check_budget, check_window_budget
 INJECT_ENV = "GPU_TDA_GPU_INJECT_FAILURES"
 """Test hook: ``N``, ``N:oom`` or ``N:error`` makes a new engine's next N device batches fail."""
 
-MAX_GRID_BATCH = 65535
-"""Most windows in one device batch, however much memory is free."""
 
 SIMULATOR_BUDGET = 64 * 1024**2
 """Bytes a batch may use when free device memory is unknown (the simulator)."""
@@ -294,7 +292,7 @@ class GpuEngine:
     def _batch_size(self, per_window: int, total: int) -> int:
         free = device.free_bytes()
         budget = SIMULATOR_BUDGET if free is None else int(free * self.memory_fraction)
-        size = min(max(1, budget // max(per_window, 1)), MAX_GRID_BATCH)
+        size = min(max(1, budget // max(per_window, 1)), MAX_BATCH)
         if self.max_batch is not None:
             size = min(size, self.max_batch)
         return min(size, total)

@@ -22,7 +22,7 @@ import numba as nb
 import numpy as np
 
 from gpu_tda import device
-from gpu_tda.kernels.cuda_edges import ABSENT, TREE, decode_keys, edge_of_key
+from gpu_tda.kernels.cuda_edges import ABSENT, TREE, check_batch, decode_keys, edge_of_key
 
 cuda = device.numba_cuda()
 
@@ -116,6 +116,7 @@ def classify_columns(
     """
     xp = device.array_module()
     batch, m = keys.shape
+    check_batch(batch)
     pivot_d = xp.empty((batch, m), dtype=np.float32)
     pivot_i = xp.empty((batch, m), dtype=np.int64)
     if batch and m:

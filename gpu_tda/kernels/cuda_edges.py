@@ -24,6 +24,10 @@ cuda = device.numba_cuda()
 MAX_VERTICES = 1 << 16
 """Largest window whose vertex pairs fit the key's low 32 bits."""
 
+MAX_BATCH = 65535
+"""Most windows per launch of the edge kernels: the window is the grid's y index, whose largest
+extent CUDA caps at 65,535."""
+
 ABSENT = np.uint64(0xFFFFFFFFFFFFFFFF)
 """Key of an edge over the threshold (never a valid key: no float32 length has those bits)."""
 
@@ -125,12 +129,19 @@ def sorted_edge_keys(dist: Any, thresholds: Any, row_blocks: int = 64, threads: 
     batch, n, _ = dist.shape
     if n > MAX_VERTICES:
         raise ValueError(f"edge keys need n <= {MAX_VERTICES}, got {n}")
+    check_batch(batch)
     keys = xp.empty((batch, n * (n - 1) // 2), dtype=np.uint64)
     if keys.size == 0:
         return keys
     grid = (min(row_blocks, n - 1), batch)
     _keys_kernel[grid, threads](dist, dist.view(np.uint32), thresholds, keys)
     return xp.sort(keys, axis=1)
+
+
+def check_batch(batch: int) -> None:
+    """ValueError when ``batch`` windows exceed one launch's grid (``MAX_BATCH``)."""
+    if batch > MAX_BATCH:
+        raise ValueError(f"at most {MAX_BATCH} windows per launch, got {batch}: split the batch")
 
 
 def union_find(dist: Any, keys: Any, threads: int = 32) -> tuple[Any, Any, Any]:

@@ -15,6 +15,7 @@ from gpu_tda.kernels.cuda_apparent import classify_columns, gather_columns
 from gpu_tda.kernels.cuda_distances import batched_distances
 from gpu_tda.kernels.cuda_edges import (
     ABSENT,
+    MAX_BATCH,
     TREE,
     decode_keys,
     enclosing_thresholds,
@@ -161,3 +162,16 @@ def test_h1_batches_split_by_memory_give_the_same_diagrams(make_clouds):
     ours = engine.persistence_many(clouds, 1, np.inf, False, None)
     assert_identical_results(ours, cpu_engine.persistence_many(clouds, 1, np.inf, False, None))
     assert engine.stats.device_batches == 3
+
+
+def test_edge_kernels_refuse_more_windows_than_one_grid_holds():
+    """The window is the grid's y index (at most 65,535): a larger batch is refused before any
+    launch, and the engine's batches stay within it."""
+    over = MAX_BATCH + 1
+    dist = np.zeros((over, 2, 2), dtype=np.float32)
+    with pytest.raises(ValueError, match="at most 65535 windows per launch"):
+        sorted_edge_keys(dist, np.zeros(over, dtype=np.float32))
+    with pytest.raises(ValueError, match="at most 65535 windows per launch"):
+        classify_columns(dist, np.zeros((over, 1), np.uint64), dist[:, 0, 0], np.zeros((over, 1)))
+    engine = GpuEngine(memory_fraction=1.0)
+    assert engine._batch_size(per_window=1, total=10**6) == MAX_BATCH
