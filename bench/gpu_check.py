@@ -7,8 +7,9 @@
 tolerance) on a few hundred noisy-circle windows; (2) times B = 1024 windows of n = 128 and 256
 at maxdim 0 and 1, and single uniform clouds of n = 2048 and 4096 at maxdim 1, for gpu_tda (gpu),
 gpu_tda (cpu, all cores), ripser.py and giotto-ph (all cores); (3) splits the GPU's maxdim-1 time
-on B = 1024 windows of n = 256 into its steps (each device step, then the host reduction of the
-columns the device could not pair, on all cores) with the share of columns left to the host;
+on B = 1024 windows of n = 256 into its steps (each device step, the copy of the distances and
+sorted edge keys to the host, then the host reduction of the columns the device could not pair,
+on all cores) with the share of columns left to the host;
 (4) prints tables with ratios and the machine, and writes it all as JSON to --out, rewritten
 after each section (a run cut short keeps what it measured; a failing section is recorded and
 the next one runs). A GPU batch that failed on the device and was redone on the CPU (the
@@ -301,11 +302,15 @@ def _time_steps(points: object) -> tuple[dict[str, float], np.ndarray]:
         lambda: cuda_apparent.classify_columns(dist, keys, thr, state, threads=threads),
     )
     cols = step("gather", lambda: cuda_apparent.gather_columns(keys, state, *pivots))
-    host = step("copy to host", lambda: np.ascontiguousarray(device.to_host(dist)))
+    host, host_keys = step(
+        "copy to host",
+        lambda: (np.ascontiguousarray(device.to_host(dist)), device.to_host(keys)),
+    )
     host_thr = device.to_host(thr)
     cores = os.cpu_count() or 1
     bounds = np.linspace(0, batch, min(cores, batch) + 1).astype(int).tolist()
-    args = (host, host_thr, cols.starts, cols.col_d, cols.col_i, cols.pivot_d, cols.pivot_i)
+    columns = (cols.starts, cols.col_d, cols.col_i, cols.pivot_d, cols.pivot_i)
+    args = (host, host_thr, host_keys, *columns)
 
     def reduce(lo: int, hi: int) -> object:
         return cuda_h1.reduce_edge_columns(*args, lo, hi)

@@ -233,6 +233,7 @@ class GpuEngine:
             windows, births, deaths = reduce_edge_columns(
                 dist,
                 pairing.thresholds,
+                pairing.keys,
                 cols.starts,
                 cols.col_d,
                 cols.col_i,

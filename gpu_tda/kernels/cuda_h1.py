@@ -6,7 +6,9 @@ every other edge's unreduced pivot and apparent-pair test (``cuda_apparent``). O
 not in apparent pairs (a few dozen of tens of thousands) come back to the host, where
 ``reduce_edge_columns`` hands them to the CPU engine's reduction, ``cohomology.reduce_coboundary``,
 exactly as ``rips.rips_from_distances`` would after ``set_aside_apparent`` (at maxdim 1 no
-apparent pivot is recorded: the reduction recognises them on the fly).
+apparent pivot is recorded: the reduction recognises them on the fly). The host takes the
+device's sorted edge keys along, so it decodes each window's edges in filtration order instead
+of sorting them again (0.6 of its 4.4 ms per window of 256 points on one core).
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from gpu_tda.kernels.coboundary import neighbour_order
 from gpu_tda.kernels.cohomology import reduce_coboundary
 from gpu_tda.kernels.combinatorics import binomial_table
 from gpu_tda.kernels.cuda_apparent import EdgeColumns, classify_columns, gather_columns
-from gpu_tda.kernels.cuda_edges import enclosing_thresholds, sorted_edge_keys, union_find
+from gpu_tda.kernels.cuda_edges import ABSENT, enclosing_thresholds, sorted_edge_keys, union_find
 from gpu_tda.kernels.edge_buckets import buckets_for
-from gpu_tda.kernels.h0 import sorted_edges
+from gpu_tda.kernels.h0 import decode_edge_keys
 from gpu_tda.kernels.pivot_index import new_pivot_index
 
 BYTES_PER_EDGE = 80
@@ -37,12 +39,15 @@ class EdgePairing:
     """A batch's dimension 0 and its dimension-1 columns left to reduce, on the host.
 
     ``weights``/``components``: H0 in the layout of ``cuda_h0.batched_h0``; ``thresholds``:
-    each window's threshold after the enclosing-radius cut; ``columns``: see ``EdgeColumns``.
+    each window's threshold after the enclosing-radius cut; ``keys``: (B, n(n-1)/2) uint64, each
+    window's edge keys in filtration order, ``ABSENT`` after its last edge within the threshold;
+    ``columns``: see ``EdgeColumns``.
     """
 
     weights: np.ndarray
     components: np.ndarray
     thresholds: np.ndarray
+    keys: np.ndarray
     columns: EdgeColumns
 
 
@@ -59,6 +64,7 @@ def pair_edges(dist: Any, threshold: float, threads: int = 128) -> EdgePairing:
         weights=device.to_host(weights),
         components=device.to_host(components),
         thresholds=device.to_host(thresholds),
+        keys=device.to_host(keys),
         columns=gather_columns(keys, state, pivot_d, pivot_i),
     )
 
@@ -67,6 +73,7 @@ def pair_edges(dist: Any, threshold: float, threads: int = 128) -> EdgePairing:
 def reduce_edge_columns(
     dist: np.ndarray,
     thresholds: np.ndarray,
+    keys: np.ndarray,
     starts: np.ndarray,
     col_d: np.ndarray,
     col_i: np.ndarray,
@@ -75,7 +82,8 @@ def reduce_edge_columns(
     lo: int,
     hi: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """H1 bars of windows lo..hi-1 of ``dist`` (B, n, n) float32 from their gathered columns.
+    """H1 bars of windows lo..hi-1 of ``dist`` (B, n, n) float32 from their gathered columns
+    and sorted edge keys (``EdgePairing``).
 
     Returns (window, birth, death) per bar, unordered; zero-length bars are dropped.
     """
@@ -90,9 +98,10 @@ def reduce_edge_columns(
         e = starts[w + 1]
         if s == e:
             continue
-        edge_d, _, ends = sorted_edges(dist[w], thresholds[w])
+        edges = keys[w, : np.searchsorted(keys[w], ABSENT)]
+        edge_d, _, ends = decode_edge_keys(edges)
         order, sorted_dist = neighbour_order(n, edge_d, ends)
-        keys, values = new_pivot_index(e - s)
+        pivot_keys, pivot_values = new_pivot_index(e - s)
         b, d = reduce_coboundary(
             dist[w],
             sorted_dist,
@@ -102,8 +111,8 @@ def reduce_edge_columns(
             thresholds[w],
             col_d[s:e],
             col_i[s:e],
-            keys,
-            values,
+            pivot_keys,
+            pivot_values,
             pivot_d[s:e],
             pivot_i[s:e],
             buckets_for(n, edge_d, ends),

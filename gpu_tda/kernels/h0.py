@@ -151,6 +151,14 @@ def sorted_edges(
                 keys[t] = (np.uint64(float32_bits(d)) << np.uint64(32)) | pair
                 t += 1
     sort_keys(keys)
+    return decode_edge_keys(keys)
+
+
+@nb.njit(cache=True, nogil=True)
+def decode_edge_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Edge keys in filtration order (``sorted_edges``' form; the GPU's ``sorted_edge_keys``
+    makes the same) -> (diameters, indices, ends) as ``sorted_edges`` returns them."""
+    count = keys.shape[0]
     diams = np.empty(count, dtype=np.float32)
     bits = diams.view(np.uint32)
     indices = np.empty(count, dtype=np.int64)
