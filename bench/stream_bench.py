@@ -49,6 +49,7 @@ WINDOW, STRIDE, DIM = 128, 32, 3
 PARTITIONS = 4
 WORKER_FLAGS = ["--linger-ms", "0", "--fetch-max-wait-ms", "10"]
 READER_FETCH_WAIT_MS = 5
+LAST_WINDOWS_S = 30.0  # longest wait for a latency phase's last windows once sending ended
 TRACED_WORKER = """
 import sys
 from opentelemetry import trace
@@ -386,7 +387,10 @@ async def run_case(
             await asyncio.sleep(1.0)  # the reader is assigned and at the end
             cpu0, wall0 = proc_cpu_seconds(worker.pid), time.perf_counter()
             sent_s = await paced(bootstrap, f"{prefix}.in", stream_msgs, encoding, rate)
-            await asyncio.sleep(1.0)  # the last windows come out
+            # each message completes one window (every stream is past its first): wait for
+            # all of them, since at 90% the worker can be seconds behind when sending ends
+            expected = len(stream_msgs)
+            await wait_until(lambda got=latencies, n=expected: len(got) >= n, LAST_WINDOWS_S, 0.05)
             cpu = (proc_cpu_seconds(worker.pid) - cpu0) / (time.perf_counter() - wall0)
             stop.set()
             await reader
@@ -395,7 +399,7 @@ async def run_case(
             received = [r for _, r in latencies[skip:]]
             result[f"at_{int(share * 100)}"] = {
                 "offered_points_per_s": len(stream_msgs) * ppm / sent_s,
-                "windows": len(latencies),
+                "windows": len(latencies), "windows_expected": expected,
                 "p50_ms": percentile(emitted, 50), "p99_ms": percentile(emitted, 99),
                 "received_p50_ms": percentile(received, 50),
                 "received_p99_ms": percentile(received, 99),
