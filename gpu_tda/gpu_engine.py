@@ -36,7 +36,6 @@ from gpu_tda.work_estimate import check_budget, check_window_budget
 INJECT_ENV = "GPU_TDA_GPU_INJECT_FAILURES"
 """Test hook: ``N``, ``N:oom`` or ``N:error`` makes a new engine's next N device batches fail."""
 
-
 SIMULATOR_BUDGET = 64 * 1024**2
 """Bytes a batch may use when free device memory is unknown (the simulator)."""
 
