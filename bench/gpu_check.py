@@ -35,6 +35,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -44,6 +45,9 @@ if str(ROOT) not in sys.path:
 
 from bench.machine import machine_info  # noqa: E402
 from gpu_tda import cpu_engine, device  # noqa: E402
+
+if TYPE_CHECKING:  # the engine itself is imported once the GPU is known to be usable
+    from gpu_tda.gpu_engine import EngineStats
 
 FULL = {
     "check": {"windows": 320, "sizes": (32, 64), "maxdim": 1},
@@ -82,7 +86,7 @@ def run_gpu(clouds: list[np.ndarray], maxdim: int) -> list[list[np.ndarray]]:
     return gpu_engine.persistence_many(clouds, maxdim, np.inf, False, None)
 
 
-def engine_stats() -> object:
+def engine_stats() -> EngineStats:
     """The counters of this process's GPU engine (``gpu_engine.EngineStats``)."""
     from gpu_tda import gpu_engine
 

@@ -47,7 +47,8 @@ from machine import describe, machine_info  # noqa: E402
 
 WINDOW, STRIDE, DIM = 128, 32, 3
 PARTITIONS = 4
-WORKER_FLAGS = ["--linger-ms", "0", "--fetch-max-wait-ms", "10"]
+FETCH_WAIT_MS = 10  # the worker's --fetch-max-wait-ms, and the transport floor reader's
+WORKER_FLAGS = ["--linger-ms", "0", "--fetch-max-wait-ms", str(FETCH_WAIT_MS)]
 READER_FETCH_WAIT_MS = 5
 LAST_WINDOWS_S = 30.0  # longest wait for a latency phase's last windows once sending ended
 TRACED_WORKER = """
@@ -94,7 +95,6 @@ async def main(bootstrap, topic, partitions, count, wait_ms):
 
 asyncio.run(main(sys.argv[1], sys.argv[2], *map(int, sys.argv[3:])))
 """
-FLOOR_FETCH_WAIT_MS = 10  # the worker's --fetch-max-wait-ms
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -233,7 +233,7 @@ async def transport_floor(
     home = Path(gpu_tda.__file__).resolve().parents[1]
     reader = subprocess.Popen(
         [sys.executable, "-c", FLOOR_READER, bootstrap, topic, str(PARTITIONS),
-         str(len(messages)), str(FLOOR_FETCH_WAIT_MS)],
+         str(len(messages)), str(FETCH_WAIT_MS)],
         stdout=subprocess.PIPE, text=True, cwd=home,
     )  # fmt: skip
     try:
