@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Iterable
 from typing import Any
 
 from gpu_tda.streaming.exceptions import CheckpointError
-from gpu_tda.streaming.ring_buffer import NO_VALUE, RingBuffer
+from gpu_tda.streaming.ring_buffer import NO_VALUE, RingBuffer, RingStore
 from gpu_tda.streaming.windows import WindowSpec
 
 VERSION = 1
@@ -57,6 +58,8 @@ class PartitionState:
         self.partition = partition
         self.specs = specs
         self.buffers: dict[str, RingBuffer] = {}
+        self._by_key: dict[bytes, RingBuffer] = {}  # the same buffers, by message key
+        self._stores: dict[int, RingStore] = {}  # dimension -> the rings of its streams
         self.start_offset = start_offset
         self.position: int | None = start_offset
         self.dirty = False
@@ -80,6 +83,18 @@ class PartitionState:
         self._changed.add(stream)
         return False
 
+    def running_buffer(self, key: bytes | None) -> RingBuffer | None:
+        """The buffer of the stream keyed ``key`` when it exists and no replay anchor of it is
+        pending: its messages can be applied without looking at ``skips``."""
+        buf = self._by_key.get(key)  # type: ignore[arg-type]
+        if buf is not None and self._pending and buf.stream in self._pending:
+            return None
+        return buf
+
+    def appended(self, streams: Iterable[str]) -> None:
+        """Record that ``streams`` got points without going through ``buffer``."""
+        self._changed.update(streams)
+
     def dimension(self, stream: str) -> int | None:
         """The stream's fixed dimension, or None for a stream not seen yet."""
         buf = self.buffers.get(stream)
@@ -89,10 +104,21 @@ class PartitionState:
         """The stream's ring buffer, to append to (created at its first point)."""
         buf = self.buffers.get(stream)
         if buf is None:
-            buf = self.buffers[stream] = RingBuffer(
-                stream, self.specs, dim, partition=self.partition
-            )
+            buf = self._new_buffer(stream, dim)
         self._changed.add(stream)
+        return buf
+
+    def _new_buffer(
+        self, stream: str, dim: int, count: int = 0, emitted_upto: int = 0
+    ) -> RingBuffer:
+        store = self._stores.get(dim)
+        if store is None:
+            store = self._stores[dim] = RingStore(self.specs, dim)
+        buf = RingBuffer(
+            stream, self.specs, dim, count=count, emitted_upto=emitted_upto,
+            partition=self.partition, store=store,
+        )  # fmt: skip
+        self.buffers[stream] = self._by_key[stream.encode()] = buf
         return buf
 
     def advance(self, offset: int) -> None:
@@ -101,7 +127,8 @@ class PartitionState:
         self.dirty = True
 
     def memory_bytes(self) -> int:
-        return sum(buf.memory_bytes() for buf in self.buffers.values())
+        """Bytes of this partition's ring arrays, as allocated."""
+        return sum(store.memory_bytes() for store in self._stores.values())
 
     # -- checkpoints ----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any] | None:
@@ -150,11 +177,8 @@ class PartitionState:
             )
         state = cls(topic, partition, specs, start_offset=int(doc["offset"]))
         for stream, (a, b, u, d) in doc["streams"].items():
-            buf = RingBuffer(
-                stream, specs, int(d), count=int(b), emitted_upto=int(u), partition=partition
-            )
+            buf = state._new_buffer(stream, int(d), count=int(b), emitted_upto=int(u))
             buf.last_offset = int(a) - 1 if b == u else NO_VALUE
-            state.buffers[stream] = buf
             state._pending[stream] = (int(a), int(b), int(u), int(d))
             state._entries[stream] = [int(a), int(b), int(u), int(d)]
         return state

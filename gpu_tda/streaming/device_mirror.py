@@ -81,9 +81,11 @@ class DeviceMirror:
         self._slots: dict[tuple[int | None, str], _Slot] = {}
         self._staged: dict[int, list[tuple[int, np.ndarray]]] = {}
 
-    def stage(self, partition: int | None, buf: RingBuffer, points: np.ndarray) -> None:
-        """Queue ``points``, just appended to ``buf``, for the next ``flush``."""
-        start = buf.count - points.shape[0]
+    def stage(
+        self, partition: int | None, buf: RingBuffer, points: np.ndarray, start: int
+    ) -> None:
+        """Queue ``points``, appended to ``buf`` from per-stream index ``start`` on, for the
+        next ``flush``."""
         key = (partition, buf.stream)
         slot = self._slots.get(key)
         if slot is None or slot.end != start:  # new here, or the host moved on without us

@@ -13,12 +13,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from gpu_tda.metrics import WorkerMetrics
 from gpu_tda.streaming.checkpoint import PartitionState
-from gpu_tda.streaming.decode import check_dimension, decode_key, decode_value
+from gpu_tda.streaming.decode import MAGIC, check_dimension, decode_key, decode_value
 from gpu_tda.streaming.dlq import DeadLetter, dead_letter
 from gpu_tda.streaming.exceptions import InvalidMessage
-from gpu_tda.streaming.ring_buffer import DueWindow
+from gpu_tda.streaming.ring_buffer import DueWindow, RingBuffer, RingStore
+from gpu_tda.streaming.ring_kernels import OK, append_binary
 
 if TYPE_CHECKING:  # the mirror imports the CUDA kernels: only workers that use it load it
     from gpu_tda.streaming.device_mirror import DeviceBatch, DeviceMirror
@@ -84,12 +87,8 @@ def build_job(
     started = time.perf_counter()
     for tp, records in batch.items():
         state = states.get(tp.partition)
-        if state is None:
-            continue
-        for record in records:
-            job.records += 1
-            apply_record(state, record, job, mirror)
-            state.advance(record.offset)
+        if state is not None:
+            apply_records(state, records, job, mirror)
     if mirror is not None:
         mirror.flush()
     metrics.window_slide_latency.observe(time.perf_counter() - started)
@@ -109,6 +108,32 @@ def build_job(
     return job
 
 
+def apply_records(
+    state: PartitionState, records: Iterable[Any], job: Job, mirror: DeviceMirror | None = None
+) -> None:
+    """Apply one partition's records in order.
+
+    Binary messages of streams already running are queued in a ``BinaryRun`` and applied by
+    one numba call per store (``ring_kernels.append_binary``); any other record (JSON, a new
+    stream, a replay, anything odd) takes ``apply_record``, after the queued ones are applied.
+    """
+    run = BinaryRun(state, job, mirror)
+    last = None
+    for record in records:
+        job.records += 1
+        last = record.offset
+        value = record.value
+        buf = state.running_buffer(record.key)
+        if buf is not None and value is not None and value[:4] == MAGIC and not len(value) & 7:
+            run.add(buf, record)
+        else:
+            run.flush()
+            apply_record(state, record, job, mirror)
+    run.flush()
+    if last is not None:
+        state.advance(last)
+
+
 def apply_record(
     state: PartitionState, record: Any, job: Job, mirror: DeviceMirror | None = None
 ) -> None:
@@ -126,7 +151,103 @@ def apply_record(
     if ts is None:
         ts = int(record.timestamp)
     buf = state.buffer(stream, points.shape[1])
+    start = buf.count
     job.due.extend(buf.append(points, offset=record.offset, ts=ts))
     if mirror is not None:
-        mirror.stage(state.partition, buf, points)
+        mirror.stage(state.partition, buf, points, start)
     job.points += points.shape[0]
+
+
+class BinaryRun:
+    """Binary records of running streams, queued per ``RingStore`` until ``flush`` applies
+    them in one kernel call per store (the caller flushes before any other record, so records
+    are applied in order). A refused record becomes a dead letter with ``decode``'s reason."""
+
+    def __init__(self, state: PartitionState, job: Job, mirror: DeviceMirror | None) -> None:
+        self.state = state
+        self.job = job
+        self.mirror = mirror
+        self._queued: dict[int, _Queue] = {}
+        self._size = 0
+
+    def add(self, buf: RingBuffer, record: Any) -> None:
+        """Queue ``record`` (a binary message, length a multiple of 8) for ``buf``."""
+        queue = self._queued.get(id(buf.store))
+        if queue is None:
+            queue = self._queued[id(buf.store)] = _Queue(buf.store)
+        queue.records.append(record)
+        queue.slots.append(buf.slot)
+        queue.positions.append(self._size)
+        self._size += 1
+
+    def flush(self) -> None:
+        """Apply every queued record: windows and dead letters join the job in arrival order."""
+        queued, self._queued, self._size = self._queued, {}, 0
+        windows: list[tuple[int, int, DueWindow]] = []
+        letters: list[tuple[int, DeadLetter]] = []
+        for queue in queued.values():
+            due, due_records, refused = self._apply(queue)
+            at = queue.positions
+            windows += [(at[r], i, w)
+                        for i, (r, w) in enumerate(zip(due_records, due, strict=True))]
+            letters += [(at[r], letter) for r, letter in refused]
+        if len(queued) > 1:  # several dimensions: merge by arrival
+            windows.sort(key=lambda item: item[:2])
+            letters.sort(key=lambda item: item[0])
+        self.job.due.extend(w for _, _, w in windows)
+        self.job.dead_letters.extend(letter for _, letter in letters)
+
+    def _apply(
+        self, queue: _Queue
+    ) -> tuple[list[DueWindow], list[int], list[tuple[int, DeadLetter]]]:
+        """One kernel call: (windows, the queue index of each one's record, dead letters with
+        their queue index)."""
+        store, records = queue.store, queue.records
+        slots = np.array(queue.slots, dtype=np.int64)
+        values = [r.value for r in records]
+        lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
+        starts = np.zeros_like(lengths)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        offsets = np.fromiter((r.offset for r in records), dtype=np.int64, count=len(records))
+        kafka_ts = np.fromiter((r.timestamp for r in records), dtype=np.int64, count=len(records))
+        raw = np.frombuffer(b"".join(values), dtype=np.uint8)
+        status = np.empty(len(records), dtype=np.int8)
+        first_index = np.empty(len(records), dtype=np.int64)
+        out, win, counts, applied = append_binary(
+            raw, starts, lengths, slots, offsets, kafka_ts,
+            store.points, store.meta, store.cursor, store.sizes, store.strides,
+            status, first_index,
+        )  # fmt: skip
+        self.job.points += int(applied)
+        buffers = store.buffers
+        self.state.appended(buffers[slot].stream for slot in np.unique(slots).tolist())
+        refused = [
+            (r, _refused(records[r], buffers[slots[r]].dim))
+            for r in np.flatnonzero(status != OK).tolist()
+        ]
+        if self.mirror is not None:  # the device rings take the same points, decoded again
+            for r in np.flatnonzero(status == OK).tolist():
+                points, _ = decode_value(records[r].value)
+                start = int(first_index[r])
+                self.mirror.stage(self.state.partition, buffers[slots[r]], points, start)
+        return (*store.due_windows(out, win, counts), refused)
+
+
+@dataclass
+class _Queue:
+    """One store's queued records, their slots and their positions in the run."""
+
+    store: RingStore
+    records: list[Any] = field(default_factory=list)
+    slots: list[int] = field(default_factory=list)
+    positions: list[int] = field(default_factory=list)
+
+
+def _refused(record: Any, dim: int) -> DeadLetter:
+    """The dead letter of a binary record the kernel refused, with ``decode``'s reason."""
+    try:
+        points, _ = decode_value(record.value)
+        check_dimension(points, dim)
+    except InvalidMessage as error:
+        return dead_letter(record, error)
+    raise RuntimeError(f"the intake kernel refused a valid message at offset {record.offset}")

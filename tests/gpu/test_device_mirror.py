@@ -83,8 +83,9 @@ def test_slots_origins_growth_and_release():
     restored = RingBuffer("r", SPECS, 2, count=20)  # a stream rebuilt from a checkpoint
     for buf in [*buffers, restored]:
         points = np.ones((3, buf.dim))
+        start = buf.count
         buf.append(points)
-        mirror.stage(0, buf, points)
+        mirror.stage(0, buf, points, start)
     mirror.flush()
     assert mirror.slots(2) == 8 and mirror.slots(3) == 2  # 2 -> 4 -> 8 for six streams
     assert [mirror.origin(0, b.stream) for b in buffers] == [0] * 6
@@ -95,7 +96,7 @@ def test_slots_origins_growth_and_release():
     for i in range(8):  # freed slots are reused: no growth
         buf = RingBuffer(f"u{i}", SPECS, 2)
         buf.append(np.ones((1, 2)))
-        mirror.stage(1, buf, np.ones((1, 2)))
+        mirror.stage(1, buf, np.ones((1, 2)), 0)
     mirror.flush()
     assert mirror.slots(2) == 8
 

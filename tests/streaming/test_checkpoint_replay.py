@@ -1,10 +1,10 @@
 """Checkpoint + replay without Kafka: a restarted partition re-cuts exactly the same windows.
 
-A partition is simulated as a list of records (streams interleaved, many points per message,
-some invalid). The first run handles a prefix and checkpoints somewhere inside it; the restart
-restores the checkpoint and replays from its offset. Every window of an uninterrupted run must
-be emitted by one of the two runs, with identical points, and windows published before the
-checkpoint must not be cut again.
+A partition is simulated as a list of records (``partition_records``: streams interleaved, many
+points per message, some invalid), handled in micro-batches. The first run handles a prefix and
+checkpoints somewhere inside it; the restart restores the checkpoint and replays from its
+offset. Every window of an uninterrupted run must be emitted by one of the two runs, with
+identical points, and windows published before the checkpoint must not be cut again.
 """
 
 from __future__ import annotations
@@ -15,56 +15,24 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpu_tda.streaming import encode_points_binary, encode_points_json
+from gpu_tda.streaming import encode_points_json
 from gpu_tda.streaming.checkpoint import (
     PartitionState,
     decode_checkpoint,
     encode_checkpoint,
 )
-from gpu_tda.streaming.intake import Job, apply_record
+from gpu_tda.streaming.intake import Job, apply_records
 from gpu_tda.streaming.windows import make_specs
+from tests.streaming.partition_records import make_partition
 
 SPECS = make_specs(["6:2", "9:4"], 1)
 
 
-def make_partition(seed: int, n_messages: int) -> list[SimpleNamespace]:
-    rng = np.random.default_rng(seed)
-    dims = {"a": 2, "b": 3, "c": 2}
-    records = []
-    for offset in range(n_messages):
-        stream = str(rng.choice(list(dims)))
-        kind = rng.random()
-        points = rng.normal(size=(int(rng.integers(1, 8)), dims[stream]))
-        if kind < 0.08:
-            key, value = stream.encode(), b"{broken"
-        elif kind < 0.12:
-            key, value = stream.encode(), encode_points_json(rng.normal(size=(2, 5)))  # wrong dim
-        elif kind < 0.15:
-            key, value = b"", encode_points_json(points)
-        else:
-            key = stream.encode()
-            encode = encode_points_binary if rng.random() < 0.5 else encode_points_json
-            value = encode(points)
-        records.append(
-            SimpleNamespace(
-                key=key,
-                value=value,
-                offset=offset,
-                timestamp=offset,
-                headers=(),
-                topic="points",
-                partition=0,
-            )
-        )
-    return records
-
-
 def run(state: PartitionState, records: list[SimpleNamespace]) -> dict[tuple, np.ndarray]:
-    """Handle records in order; return the windows cut, by (stream, size, seq)."""
+    """Handle records in micro-batches of 6; return the windows cut, by (stream, size, seq)."""
     job = Job()
-    for record in records:
-        apply_record(state, record, job)
-        state.advance(record.offset)
+    for start in range(0, len(records), 6):
+        apply_records(state, records[start : start + 6], job)
     out = {}
     for w in job.due:
         key = (w.stream, w.spec.size, w.seq)

@@ -92,9 +92,9 @@ def test_scales_share_one_buffer_sized_for_the_largest():
     assert [s.size for s in specs] == [32, 64, 128]
     buf = RingBuffer("s", specs, 3)
     assert buf.capacity == 128
-    assert buf.memory_bytes() == 128 * 3 * 8 + 3 * 128 * 8  # points + offsets, ts, message start
+    assert buf.memory_bytes() == 128 * 3 * 8 + 3 * 128 * 8 + 4 * 8  # points, their meta, cursor
     buf.append(np.zeros((1000, 3)))
-    assert buf.memory_bytes() == 128 * 3 * 8 + 3 * 128 * 8
+    assert buf.memory_bytes() == 128 * 3 * 8 + 3 * 128 * 8 + 4 * 8
 
 
 def test_offsets_and_timestamps_of_a_window_come_from_its_first_and_last_points():
