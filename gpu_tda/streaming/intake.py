@@ -182,20 +182,23 @@ class BinaryRun:
 
     def flush(self) -> None:
         """Apply every queued record: windows and dead letters join the job in arrival order."""
-        queued, self._queued, self._size = self._queued, {}, 0
-        windows: list[tuple[int, int, DueWindow]] = []
+        queued, self._queued, self._size = list(self._queued.values()), {}, 0
+        if len(queued) == 1:
+            windows, _, refused = self._apply(queued[0])
+            self.job.due += windows
+            self.job.dead_letters += [letter for _, letter in refused]
+            return
+        ranked: list[tuple[int, int, DueWindow]] = []  # several dimensions: merge by arrival
         letters: list[tuple[int, DeadLetter]] = []
-        for queue in queued.values():
-            due, due_records, refused = self._apply(queue)
+        for queue in queued:
+            windows, records, refused = self._apply(queue)
             at = queue.positions
-            windows += [(at[r], i, w)
-                        for i, (r, w) in enumerate(zip(due_records, due, strict=True))]
+            ranked += [(at[r], i, w) for i, (r, w) in enumerate(zip(records, windows, strict=True))]
             letters += [(at[r], letter) for r, letter in refused]
-        if len(queued) > 1:  # several dimensions: merge by arrival
-            windows.sort(key=lambda item: item[:2])
-            letters.sort(key=lambda item: item[0])
-        self.job.due.extend(w for _, _, w in windows)
-        self.job.dead_letters.extend(letter for _, letter in letters)
+        ranked.sort(key=lambda item: item[:2])
+        letters.sort(key=lambda item: item[0])
+        self.job.due += [w for _, _, w in ranked]
+        self.job.dead_letters += [letter for _, letter in letters]
 
     def _apply(
         self, queue: _Queue
