@@ -300,7 +300,9 @@ def _time_steps(points: object) -> tuple[dict[str, float], np.ndarray]:
     step("distances", lambda: cuda_distances.batched_distances(points, dist, tile))
     thr = step("thresholds", lambda: cuda_edges.enclosing_thresholds(dist, np.inf))
     keys = step("edge sort", lambda: cuda_edges.sorted_edge_keys(dist, thr, threads=threads))
-    state, _, _ = step("union-find", lambda: cuda_edges.union_find(dist, keys, min(threads, 32)))
+    state, _, _ = step(
+        "spanning forest", lambda: cuda_edges.spanning_forest(dist, thr, keys, threads)
+    )
     pivots = step(
         "apparent pairs",
         lambda: cuda_apparent.classify_columns(dist, keys, thr, state, threads=threads),

@@ -16,9 +16,9 @@ LAUNCHES = {
     "gpu_tda.kernels.cuda_edges._keys_kernel": (
         "void(float32[:, :, ::1], uint32[:, :, ::1], float32[::1], uint64[:, ::1])"
     ),
-    "gpu_tda.kernels.cuda_edges._union_find_kernel": (
-        "void(float32[:, :, ::1], uint64[:, ::1], int32[:, ::1], uint8[:, ::1], "
-        "float32[:, ::1], int32[::1])"
+    "gpu_tda.kernels.cuda_edges._spanning_forest_kernel": (
+        "void(float32[:, :, ::1], uint32[:, :, ::1], float32[::1], uint64[:, ::1], "
+        "uint64[:, ::1], uint64[:, ::1], uint8[:, ::1], float32[:, ::1], int32[::1])"
     ),
     "gpu_tda.kernels.cuda_apparent._classify_kernel": (
         "void(float32[:, :, ::1], uint64[:, ::1], float32[::1], uint8[:, ::1], "

@@ -1,6 +1,6 @@
 """Dimension-1 columns on the device: each edge's unreduced pivot, and which are apparent pairs.
 
-For every edge within the threshold that the union-find left unpaired (a column), one thread
+For every edge within the threshold that the spanning forest left unpaired (a column), one thread
 does what ``cohomology.classify_columns`` does for dim 1, by plain scans of the two rows:
 
 * the zero-pivot vertex: the largest vertex v within the edge's length d of both ends; the
@@ -110,7 +110,7 @@ def classify_columns(
 ) -> tuple[Any, Any]:
     """Pivots of every column, and state set to ``APPARENT`` or ``COLUMN``: device arrays.
 
-    ``keys`` and ``state`` come from ``cuda_edges`` (sorted keys, union-find); returns
+    ``keys`` and ``state`` come from ``cuda_edges`` (sorted keys, spanning forest); returns
     (pivot_d (B, m) float32, pivot_i (B, m) int64), meaningful where state is ``COLUMN``.
     Each window gets blocks of ``threads`` threads, about ``per_thread`` edges each.
     """

@@ -1,4 +1,4 @@
-"""Edges in filtration order on the device, and the union-find that pairs them in dimension 0.
+"""Edges in filtration order on the device, and the spanning forest that pairs them in dimension 0.
 
 Each window's edges (i > j) within its threshold get one uint64 key: the float32 bits of the
 length (non-negative, so they sort like the values) above the complement of ``i << 16 | j``.
@@ -6,8 +6,10 @@ Sorting the keys ascending gives the CPU kernels' filtration order (length ascen
 combinatorial index C(i, 2) + j descending, which orders edges like (i, j) does). Edges over the
 threshold get the largest key, ``ABSENT``, and sort last.
 
-The union-find walks each window's sorted edges on one thread and marks the tree edges; every
-other edge within the threshold is a dimension-1 column, exactly as ``h0.h0_kruskal`` finds them.
+The keys order a window's edges strictly, so its minimum spanning forest is unique: one block per
+window grows it by Prim's algorithm, comparing keys, and marks the tree edges in the sorted keys.
+They are the edges a union-find over the sorted keys keeps, and every other edge within the
+threshold is a dimension-1 column, exactly as ``h0.h0_kruskal`` finds them.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numba as nb
 import numpy as np
 
 from gpu_tda import device
+from gpu_tda.kernels.cuda_h0 import MAX_THREADS, threads_for
 
 cuda = device.numba_cuda()
 
@@ -34,6 +37,9 @@ ABSENT = np.uint64(0xFFFFFFFFFFFFFFFF)
 TREE = np.uint8(1)
 """Edge state: paired with a vertex in dimension 0 (a minimum spanning forest edge)."""
 
+_JOINED = np.uint64(0)
+"""A vertex's best key once it is in the forest (never a valid key: its low 32 bits are not 0)."""
+
 _LOW32 = np.uint64(0xFFFFFFFF)
 _LOW16 = np.uint64(0xFFFF)
 _SHIFT16 = np.uint64(16)
@@ -47,6 +53,13 @@ def edge_of_key(key):
     return nb.int32(pair >> _SHIFT16), nb.int32(pair & _LOW16)
 
 
+@cuda.jit(device=True, inline=True)
+def _key_of_edge(length_bits, i, j):
+    """The key of edge (i, j), i > j, whose length has the float32 bits ``length_bits``."""
+    pair = (np.uint64(i) << _SHIFT16) | np.uint64(j)
+    return (np.uint64(length_bits) << _SHIFT32) | (_LOW32 ^ pair)
+
+
 @cuda.jit
 def _keys_kernel(dist, bits, thresholds, keys):
     # grid: (row blocks, windows); threads stride over a row's columns j < i
@@ -55,48 +68,101 @@ def _keys_kernel(dist, bits, thresholds, keys):
     threshold = thresholds[b]
     for i in range(cuda.blockIdx.x + 1, n, cuda.gridDim.x):
         base = i * (i - 1) // 2
-        high = np.uint64(i) << _SHIFT16
         for j in range(cuda.threadIdx.x, i, cuda.blockDim.x):
             if dist[b, i, j] <= threshold:
-                pair = high | np.uint64(j)
-                keys[b, base + j] = (np.uint64(bits[b, i, j]) << _SHIFT32) | (_LOW32 ^ pair)
+                keys[b, base + j] = _key_of_edge(bits[b, i, j], i, j)
             else:
                 keys[b, base + j] = ABSENT
 
 
 @cuda.jit(device=True, inline=True)
-def _find(parent, b, x):
-    while parent[b, x] != x:  # path halving
-        up = parent[b, parent[b, x]]
-        parent[b, x] = up
-        x = up
-    return x
+def _block_min(s_key, s_idx, n):
+    """The block's smallest (key, vertex) of those in s_key/s_idx (vertex n: none), read by all."""
+    t = cuda.threadIdx.x
+    cuda.syncthreads()
+    stride = cuda.blockDim.x // 2
+    while stride > 0:
+        if t < stride:
+            ok = s_key[t + stride]
+            oi = s_idx[t + stride]
+            mine = s_idx[t]
+            if oi < n and (mine == n or ok < s_key[t] or (ok == s_key[t] and oi < mine)):
+                s_key[t] = ok
+                s_idx[t] = oi
+        cuda.syncthreads()
+        stride //= 2
+    key = s_key[0]
+    v = s_idx[0]
+    cuda.syncthreads()  # everyone has read the winner before shared memory is reused
+    return key, v
+
+
+@cuda.jit(device=True, inline=True)
+def _position(keys, b, key):
+    """Where ``key``, one of window b's valid keys, lies in its sorted ``keys[b]``."""
+    lo = 0
+    hi = keys.shape[1]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if keys[b, mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 @cuda.jit
-def _union_find_kernel(dist, keys, parent, state, weights, components):
-    b = cuda.grid(1)
-    if b >= keys.shape[0]:
-        return
-    n = parent.shape[1]
-    for v in range(n):
-        parent[b, v] = v
-    merged = 0
-    p = 0
-    while p < keys.shape[1] and merged < n - 1:
-        key = keys[b, p]
-        if key == ABSENT:
-            break
-        i, j = edge_of_key(key)
-        ri = _find(parent, b, i)
-        rj = _find(parent, b, j)
-        if ri != rj:
-            parent[b, ri] = rj
-            state[b, p] = TREE
-            weights[b, merged] = dist[b, i, j]
-            merged += 1
-        p += 1
-    components[b] = n - merged
+def _spanning_forest_kernel(dist, bits, thresholds, keys, best, tree, state, weights, components):
+    # grid: one block per window; thread t owns vertices t, t + nt, ...: only it touches their
+    # best keys (the smallest key of an edge to the forest), so best needs no synchronisation
+    b = cuda.blockIdx.x
+    t = cuda.threadIdx.x
+    nt = cuda.blockDim.x
+    n = dist.shape[1]
+    threshold = thresholds[b]
+    s_key = cuda.shared.array(MAX_THREADS, nb.uint64)
+    s_idx = cuda.shared.array(MAX_THREADS, nb.int32)
+    for u in range(t, n, nt):
+        best[b, u] = ABSENT
+    low_key = ABSENT  # this thread's smallest (key, vertex) outside the forest; vertex n: none
+    low_v = t if t < n else n
+    n_comp = 0
+    for it in range(n):
+        s_key[t] = low_key
+        s_idx[t] = low_v
+        key, v = _block_min(s_key, s_idx, n)  # ABSENT: v is the first vertex of a new component
+        if t == 0:
+            tree[b, it] = key
+            if key == ABSENT:
+                n_comp += 1
+        low_key = ABSENT
+        low_v = n
+        for u in range(t, n, nt):
+            ku = best[b, u]
+            if ku == _JOINED:
+                continue
+            if u == v:
+                best[b, u] = _JOINED
+                continue
+            i = max(u, v)
+            j = min(u, v)
+            if dist[b, i, j] <= threshold:
+                kv = _key_of_edge(bits[b, i, j], i, j)
+                if kv < ku:
+                    ku = kv
+                    best[b, u] = kv
+            if low_v == n or ku < low_key:
+                low_key = ku
+                low_v = u
+    cuda.syncthreads()  # thread 0's tree keys are visible to the block
+    if t == 0:
+        components[b] = n_comp
+    for it in range(t, n, nt):
+        key = tree[b, it]
+        if key != ABSENT:
+            i, j = edge_of_key(key)
+            weights[b, it] = dist[b, i, j]
+            state[b, _position(keys, b, key)] = TREE
 
 
 def decode_keys(keys: Any) -> tuple[Any, Any]:
@@ -144,21 +210,32 @@ def check_batch(batch: int) -> None:
         raise ValueError(f"at most {MAX_BATCH} windows per launch, got {batch}: split the batch")
 
 
-def union_find(dist: Any, keys: Any, threads: int = 32) -> tuple[Any, Any, Any]:
-    """Dimension 0 from sorted edge keys: (state, weights, components), device arrays.
+def spanning_forest(
+    dist: Any, thresholds: Any, keys: Any, max_threads: int = MAX_THREADS
+) -> tuple[Any, Any, Any]:
+    """Dimension 0 from the minimum spanning forest: (state, weights, components), device arrays.
 
-    ``state`` (B, m) uint8 is ``TREE`` at the tree edges' positions and 0 elsewhere; weights
-    (B, n) float32 holds each window's tree edge lengths sorted ascending after zeros, and
-    components (B,) int32 its number of essential bars (the layout of ``cuda_h0.batched_h0``).
+    ``keys`` are ``sorted_edge_keys(dist, thresholds)``. ``state`` (B, m) uint8 is ``TREE`` at
+    the tree edges' positions and 0 elsewhere; weights (B, n) float32 holds each window's tree
+    edge lengths sorted ascending after zeros, and components (B,) int32 its number of
+    essential bars (the layout of ``cuda_h0.batched_h0``). One block per window runs Prim's
+    algorithm on keys computed from ``dist`` as ``sorted_edge_keys`` does, so it needs no
+    sequential walk of the edges: n rounds, each n / threads vertices per thread and a block-wide
+    minimum. The block is the smallest power of two covering n, at most ``max_threads`` (a power
+    of two <= ``cuda_h0.MAX_THREADS``).
     """
     xp = device.array_module()
     batch, n, _ = dist.shape
+    threads = threads_for(n, max_threads)
     state = xp.zeros(keys.shape, dtype=np.uint8)
     weights = xp.zeros((batch, n), dtype=np.float32)
     components = xp.zeros(batch, dtype=np.int32)
     if batch == 0 or n == 0:
         return state, weights, components
-    parent = xp.empty((batch, n), dtype=np.int32)
-    blocks = (batch + threads - 1) // threads
-    _union_find_kernel[blocks, threads](dist, keys, parent, state, weights, components)
+    best = xp.empty((batch, n), dtype=np.uint64)
+    tree = xp.empty((batch, n), dtype=np.uint64)
+    bits = dist.view(np.uint32)
+    _spanning_forest_kernel[batch, threads](
+        dist, bits, thresholds, keys, best, tree, state, weights, components
+    )
     return state, xp.sort(weights, axis=1), components

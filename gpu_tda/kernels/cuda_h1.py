@@ -1,14 +1,15 @@
 """Dimensions 0 and 1 of a batch: everything but the few unpaired columns on the device.
 
 Per window, on the device: the threshold lowered to the enclosing radius, the edges sorted in
-filtration order (``cuda_edges``), the union-find that pairs the tree edges in dimension 0, and
-every other edge's unreduced pivot and apparent-pair test (``cuda_apparent``). Only the columns
-not in apparent pairs (a few dozen of tens of thousands) come back to the host, where
-``reduce_edge_columns`` hands them to the CPU engine's reduction, ``cohomology.reduce_coboundary``,
-exactly as ``rips.rips_from_distances`` would after ``set_aside_apparent`` (at maxdim 1 no
-apparent pivot is recorded: the reduction recognises them on the fly). The host takes the
-device's sorted edge keys along, so it decodes each window's edges in filtration order instead
-of sorting them again (about 0.5 of its 4.4 ms per window of 256 points on one core).
+filtration order (``cuda_edges``), the minimum spanning forest (Prim's algorithm, one block per
+window) that pairs the tree edges in dimension 0, and every other edge's unreduced pivot and
+apparent-pair test (``cuda_apparent``). Only the columns not in apparent pairs (a few dozen of
+tens of thousands) come back to the host, where ``reduce_edge_columns`` hands them to the CPU
+engine's reduction, ``cohomology.reduce_coboundary``, exactly as ``rips.rips_from_distances``
+would after ``set_aside_apparent`` (at maxdim 1 no apparent pivot is recorded: the reduction
+recognises them on the fly). The host takes the device's sorted edge keys along, so it decodes
+each window's edges in filtration order instead of sorting them again (about 0.5 of its 4.4 ms
+per window of 256 points on one core).
 """
 
 from __future__ import annotations
@@ -24,7 +25,12 @@ from gpu_tda.kernels.coboundary import neighbour_order
 from gpu_tda.kernels.cohomology import reduce_coboundary
 from gpu_tda.kernels.combinatorics import binomial_table
 from gpu_tda.kernels.cuda_apparent import EdgeColumns, classify_columns, gather_columns
-from gpu_tda.kernels.cuda_edges import ABSENT, enclosing_thresholds, sorted_edge_keys, union_find
+from gpu_tda.kernels.cuda_edges import (
+    ABSENT,
+    enclosing_thresholds,
+    sorted_edge_keys,
+    spanning_forest,
+)
 from gpu_tda.kernels.edge_buckets import buckets_for
 from gpu_tda.kernels.h0 import decode_edge_keys
 from gpu_tda.kernels.pivot_index import new_pivot_index
@@ -54,11 +60,12 @@ class EdgePairing:
 def pair_edges(dist: Any, threshold: float, threads: int = 128) -> EdgePairing:
     """H0 and the unreduced H1 columns of every window of ``dist`` (B, n, n) float32 (device).
 
-    ``threads``: block size of the edge kernels (the union-find runs one thread per window).
+    ``threads``: block size of the edge kernels, a power of two (the spanning forest's blocks,
+    one per window, are the smallest power of two covering n, at most ``threads``).
     """
     thresholds = enclosing_thresholds(dist, threshold)
     keys = sorted_edge_keys(dist, thresholds, threads=threads)
-    state, weights, components = union_find(dist, keys, threads=min(threads, 32))
+    state, weights, components = spanning_forest(dist, thresholds, keys, max_threads=threads)
     pivot_d, pivot_i = classify_columns(dist, keys, thresholds, state, threads=threads)
     return EdgePairing(
         weights=device.to_host(weights),

@@ -1,5 +1,6 @@
-"""H1 on the device (edge sort, union-find, apparent pairs) under the simulator, against the CPU
-kernels step by step, and the engine's diagrams against the CPU engine (bit for bit) and ripser."""
+"""H1 on the device (edge sort, spanning forest, apparent pairs) under the simulator, against the
+CPU kernels step by step, and the engine's diagrams against the CPU engine (bit for bit) and
+ripser."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from gpu_tda.kernels.cuda_edges import (
     decode_keys,
     enclosing_thresholds,
     sorted_edge_keys,
-    union_find,
+    spanning_forest,
 )
 from gpu_tda.kernels.h0 import edge_vertices, h0_prim, sorted_edges
 from tests.diagram_oracle import assert_identical_results, assert_same_diagrams, ripser_diagrams
@@ -61,13 +62,34 @@ def _kruskal_columns(n: int, edge_d: np.ndarray, edge_i: np.ndarray) -> np.ndarr
     return np.array(columns, dtype=np.int64)
 
 
+def _assert_kruskal_forest(
+    dist: np.ndarray, thr: np.float32, state: np.ndarray, weights: np.ndarray, components: int
+) -> np.ndarray:
+    """One window's dimension 0 from ``spanning_forest`` is Kruskal's, and H0 is ``h0_prim``'s.
+
+    Returns the positions of its non-tree edges within the threshold (its columns).
+    """
+    n = dist.shape[0]
+    edge_d, edge_i, _ = sorted_edges(dist, thr)
+    columns = _kruskal_columns(n, edge_d, edge_i)
+    tree = np.flatnonzero(state == TREE)
+    assert np.array_equal(tree, np.setdiff1d(np.arange(edge_d.shape[0]), columns))
+    assert components == n - tree.shape[0]
+    assert np.array_equal(weights, np.sort(np.concatenate([np.zeros(components), edge_d[tree]])))
+    deaths, count = h0_prim(dist, thr)
+    assert components == count
+    assert np.array_equal(weights[weights > 0], np.sort(deaths))
+    return columns
+
+
 @pytest.mark.parametrize("threshold", [np.inf, 1.0, 0.3])
-def test_each_step_matches_the_cpu_kernels(make_clouds, threshold):
+@pytest.mark.parametrize("threads", [4, 256])
+def test_each_step_matches_the_cpu_kernels(make_clouds, threshold, threads):
     dist = _distances(_windows(make_clouds, 16))
     n = dist.shape[1]
     thresholds = enclosing_thresholds(dist, threshold)
     keys = sorted_edge_keys(dist, thresholds, threads=4)
-    state, weights, components = union_find(dist, keys, threads=2)
+    state, weights, components = spanning_forest(dist, thresholds, keys, max_threads=threads)
     pivot_d, pivot_i = classify_columns(dist, keys, thresholds, state, threads=4, per_thread=4)
     gathered = gather_columns(keys, state, pivot_d, pivot_i)
     binom = binomial_table(n, 3)
@@ -82,12 +104,7 @@ def test_each_step_matches_the_cpu_kernels(make_clouds, threshold):
         got_d, got_i = decode_keys(keys[b][valid])
         assert np.array_equal(got_d, edge_d) and np.array_equal(got_i, edge_i)
         # dimension 0
-        deaths, count = h0_prim(dist[b], thr)
-        assert components[b] == count
-        assert np.array_equal(weights[b][weights[b] > 0], np.sort(deaths))
-        columns = _kruskal_columns(n, edge_d, edge_i)
-        tree = np.flatnonzero(state[b][: edge_d.shape[0]] == TREE)
-        assert np.array_equal(np.setdiff1d(np.arange(edge_d.shape[0]), tree), columns)
+        columns = _assert_kruskal_forest(dist[b], thr, state[b], weights[b], components[b])
         # dimension-1 columns: pivots and apparent pairs, in reverse filtration order
         col_d = edge_d[columns[::-1]]
         col_i = edge_i[columns[::-1]]
@@ -103,6 +120,28 @@ def test_each_step_matches_the_cpu_kernels(make_clouds, threshold):
         assert np.array_equal(gathered.pivot_i[lo:hi], want_i[keep])
         set_aside += int(apparent.sum())
     assert set_aside > 0
+
+
+@pytest.mark.parametrize("threads", [1, 4, 256])
+def test_spanning_forest_of_degenerate_windows(make_clouds, threads):
+    """Kruskal's forest for 0 to 5 points: duplicates (zero-length ties), every edge over the
+    threshold, and thresholds that split the cloud into components (per-window thresholds)."""
+    for n in range(6):
+        spread = np.arange(n, dtype=np.float64)[:, None] * [1.0, 0.0]
+        cloud = make_clouds([n], kind="uniform")[0]
+        clusters = cloud + 10.0 * (np.arange(n) % 3)[:, None]
+        points = np.stack([spread, np.zeros((n, 2)), np.repeat(cloud[: (n + 1) // 2], 2, 0)[:n]])
+        points = np.concatenate([points, clusters[None], spread[None]])
+        dist = _distances(points)
+        below = np.float32(0.5)  # every edge of spread is >= 1: all absent
+        thresholds = np.array([np.inf, 0.0, 0.0, 5.0, below], dtype=np.float32)
+        keys = sorted_edge_keys(dist, thresholds, threads=4)
+        state, weights, components = spanning_forest(dist, thresholds, keys, max_threads=threads)
+        assert state.shape == keys.shape and weights.shape == (5, n)
+        for b in range(dist.shape[0]):
+            _assert_kruskal_forest(dist[b], thresholds[b], state[b], weights[b], components[b])
+        assert components[3] == min(n, 3) and components[4] == n
+        assert (keys[4] == ABSENT).all() and not state[4].any()
 
 
 @pytest.mark.parametrize("threshold", [np.inf, 1.0, 0.45])
