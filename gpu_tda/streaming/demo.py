@@ -80,7 +80,7 @@ async def run_demo(
     try:
         if status is not None:
             status("compiling the compute kernels (first run only takes longer) ...")
-        await asyncio.to_thread(worker.computer.warm_up)
+        await asyncio.to_thread(worker.warm_up)
         await worker.start()
         board.started = time.monotonic()
         tasks.append(asyncio.create_task(worker.run()))

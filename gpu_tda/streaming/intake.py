@@ -11,17 +11,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gpu_tda.metrics import WorkerMetrics
 from gpu_tda.streaming.checkpoint import PartitionState
-from gpu_tda.streaming.decode import MAGIC, check_dimension, decode_key, decode_value
+from gpu_tda.streaming.decode import (
+    MAGIC,
+    check_dimension,
+    decode_key,
+    decode_value,
+    encode_points_binary,
+)
 from gpu_tda.streaming.dlq import DeadLetter, dead_letter
 from gpu_tda.streaming.exceptions import InvalidMessage
 from gpu_tda.streaming.ring_buffer import DueWindow, RingBuffer, RingStore
 from gpu_tda.streaming.ring_kernels import OK, append_binary
+from gpu_tda.streaming.windows import WindowSpec
 
 if TYPE_CHECKING:  # the mirror imports the CUDA kernels: only workers that use it load it
     from gpu_tda.streaming.device_mirror import DeviceBatch, DeviceMirror
@@ -254,3 +262,17 @@ def _refused(record: Any, dim: int) -> DeadLetter:
     except InvalidMessage as error:
         return dead_letter(record, error)
     raise RuntimeError(f"the intake kernel refused a valid message at offset {record.offset}")
+
+
+def warm_up(specs: tuple[WindowSpec, ...]) -> float:
+    """Apply two throwaway binary messages, so the intake kernels compile now rather than on
+    the first micro-batch (a few seconds on a cold cache). Returns the seconds it took."""
+    started = time.perf_counter()
+    value = encode_points_binary(np.zeros((1, 1)))
+    records = [
+        SimpleNamespace(key=b"w", value=value, offset=i, timestamp=0, headers=(), topic="w",
+                        partition=0)  # fmt: skip
+        for i in range(2)  # the first takes the per-record path, the second a BinaryRun
+    ]
+    apply_records(PartitionState("w", 0, specs, start_offset=0), records, Job())
+    return time.perf_counter() - started

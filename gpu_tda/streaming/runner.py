@@ -47,10 +47,10 @@ async def serve(
             loop.add_signal_handler(signum, on_signal, signum)
     try:
         log.info(
-            "warming up the compute engine (a first run on this machine compiles the kernels: "
-            "up to a minute at maxdim 0-1, two at maxdim 2-3)"
+            "warming up the compute engine and the intake (a first run on this machine compiles "
+            "the kernels: up to a minute at maxdim 0-1, two at maxdim 2-3)"
         )
-        seconds = await asyncio.to_thread(worker.computer.warm_up)
+        seconds = await asyncio.to_thread(worker.warm_up)
         log.info("compute engine ready (%s, warm-up %.1f s)", worker.computer.backend, seconds)
         await worker.start()
         freeze_startup_objects()

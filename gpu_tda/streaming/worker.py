@@ -60,6 +60,7 @@ from gpu_tda.streaming.exceptions import WorkerStoppedError
 from gpu_tda.streaming.fetch import fetch_micro_batch
 from gpu_tda.streaming.health import HealthServer
 from gpu_tda.streaming.intake import Job, build_job
+from gpu_tda.streaming.intake import warm_up as warm_up_intake
 from gpu_tda.streaming.kafka_clients import make_consumer, make_producer
 from gpu_tda.streaming.pipeline import Pipeline
 from gpu_tda.streaming.publisher import Publisher
@@ -142,6 +143,12 @@ class KafkaWorker:
         self.records_handled = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
+    def warm_up(self) -> float:
+        """Compile the compute engine's and the intake's kernels now, not on the first
+        micro-batch (a first run on a machine takes up to a minute at maxdim 0-1). Blocking:
+        call it in a thread. Returns the seconds it took."""
+        return self.computer.warm_up() + warm_up_intake(self.specs)
+
     async def start(self) -> None:
         """Create missing topics, connect, join the group (assignment arrives while running)."""
         if self._closed:

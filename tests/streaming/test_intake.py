@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from gpu_tda.streaming import encode_points_binary
 from gpu_tda.streaming.checkpoint import PartitionState
 from gpu_tda.streaming.decode import HEADER
-from gpu_tda.streaming.intake import Job, apply_record, apply_records
+from gpu_tda.streaming.intake import Job, apply_record, apply_records, warm_up
 from gpu_tda.streaming.ring_buffer import DueWindow
 from gpu_tda.streaming.windows import make_specs
 from tests.streaming.partition_records import make_partition
@@ -84,3 +84,10 @@ def test_refused_binary_messages_of_a_running_stream_keep_decodes_reasons():
     assert [w.seq for w in job.due] == [0, 1, 2]
     np.testing.assert_array_equal(job.due[2].points, np.repeat([2.0, 3.0], 2)[:, None] * [1, 1])
     assert state.snapshot()["position"] == len(values)
+
+
+def test_warm_up_compiles_both_intake_kernels():
+    from gpu_tda.streaming import ring_kernels
+
+    assert warm_up(SPECS) > 0
+    assert ring_kernels.append_points.signatures and ring_kernels.append_binary.signatures
