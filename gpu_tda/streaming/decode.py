@@ -47,6 +47,7 @@ FLAG_TS = 0x01
 HEADER = struct.Struct("<4sBBHII")
 TS = struct.Struct("<q")
 MAX_DIM = 65535
+TS_MIN, TS_MAX = -(1 << 63), (1 << 63) - 1
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,6 +123,8 @@ def _json_ts(ts: object) -> int | None:
         return None
     if isinstance(ts, bool) or not isinstance(ts, (int, float)) or not math.isfinite(ts):
         raise InvalidMessage("bad_ts", f'"ts" must be a number of milliseconds, got {ts!r}')
+    if not TS_MIN <= int(ts) <= TS_MAX:  # the binary encoding and the buffers hold an int64
+        raise InvalidMessage("bad_ts", f'"ts" is out of the int64 range: {ts!r}')
     return int(ts)
 
 

@@ -21,6 +21,7 @@ from gpu_tda.streaming.checkpoint import PartitionState
 from gpu_tda.streaming.decode import (
     MAGIC,
     check_dimension,
+    decode_json,
     decode_key,
     decode_value,
     encode_points_binary,
@@ -121,9 +122,11 @@ def apply_records(
 ) -> None:
     """Apply one partition's records in order.
 
-    Binary messages of streams already running are queued in a ``BinaryRun`` and applied by
-    one numba call per store (``ring_kernels.append_binary``); any other record (JSON, a new
-    stream, a replay, anything odd) takes ``apply_record``, after the queued ones are applied.
+    The messages of streams already running are queued in a ``BinaryRun`` and applied by one
+    numba call per store (``ring_kernels.append_binary``): binary ones as they are, JSON ones
+    once decoded and re-encoded as binary (a JSON message that does not decode becomes a dead
+    letter here). Any other record (a new stream, a replay, an empty or odd value) takes
+    ``apply_record``, after the queued ones are applied.
     """
     run = BinaryRun(state, job, mirror)
     last = None
@@ -132,8 +135,19 @@ def apply_records(
         last = record.offset
         value = record.value
         buf = state.running_buffer(record.key)
-        if buf is not None and value is not None and value[:4] == MAGIC and not len(value) & 7:
-            run.add(buf, record)
+        if buf is None or not value:
+            run.flush()
+            apply_record(state, record, job, mirror)
+        elif value[:4] != MAGIC:
+            try:
+                points, ts = decode_json(value)
+            except InvalidMessage as error:
+                run.flush()  # keeps the dead letters in arrival order
+                job.dead_letters.append(dead_letter(record, error))
+            else:
+                run.add(buf, record, encode_points_binary(points, ts))
+        elif not len(value) & 7:
+            run.add(buf, record, value)
         else:
             run.flush()
             apply_record(state, record, job, mirror)
@@ -167,9 +181,10 @@ def apply_record(
 
 
 class BinaryRun:
-    """Binary records of running streams, queued per ``RingStore`` until ``flush`` applies
-    them in one kernel call per store (the caller flushes before any other record, so records
-    are applied in order). A refused record becomes a dead letter with ``decode``'s reason."""
+    """Records of running streams, queued per ``RingStore`` with their points as binary
+    messages, until ``flush`` applies them in one kernel call per store (the caller flushes
+    before any other record, so records are applied in order). A record the kernel refuses
+    becomes a dead letter with ``decode``'s reason for its original value."""
 
     def __init__(self, state: PartitionState, job: Job, mirror: DeviceMirror | None) -> None:
         self.state = state
@@ -178,12 +193,14 @@ class BinaryRun:
         self._queued: dict[int, _Queue] = {}
         self._size = 0
 
-    def add(self, buf: RingBuffer, record: Any) -> None:
-        """Queue ``record`` (a binary message, length a multiple of 8) for ``buf``."""
+    def add(self, buf: RingBuffer, record: Any, value: bytes) -> None:
+        """Queue ``record`` for ``buf``, its points as the binary message ``value`` (length a
+        multiple of 8)."""
         queue = self._queued.get(id(buf.store))
         if queue is None:
             queue = self._queued[id(buf.store)] = _Queue(buf.store)
         queue.records.append(record)
+        queue.values.append(value)
         queue.slots.append(buf.slot)
         queue.positions.append(self._size)
         self._size += 1
@@ -215,7 +232,7 @@ class BinaryRun:
         their queue index)."""
         store, records = queue.store, queue.records
         slots = np.array(queue.slots, dtype=np.int64)
-        values = [r.value for r in records]
+        values = queue.values
         lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
         starts = np.zeros_like(lengths)
         np.cumsum(lengths[:-1], out=starts[1:])
@@ -246,16 +263,18 @@ class BinaryRun:
 
 @dataclass
 class _Queue:
-    """One store's queued records, their slots and their positions in the run."""
+    """One store's queued records, their values in the binary encoding, their slots and their
+    positions in the run."""
 
     store: RingStore
     records: list[Any] = field(default_factory=list)
+    values: list[bytes] = field(default_factory=list)
     slots: list[int] = field(default_factory=list)
     positions: list[int] = field(default_factory=list)
 
 
 def _refused(record: Any, dim: int) -> DeadLetter:
-    """The dead letter of a binary record the kernel refused, with ``decode``'s reason."""
+    """The dead letter of a record the kernel refused, with ``decode``'s reason."""
     try:
         points, _ = decode_value(record.value)
         check_dimension(points, dim)

@@ -22,6 +22,8 @@ def bad_value(rng: np.random.Generator, dim: int) -> bytes:
     nan[int(rng.integers(3)), int(rng.integers(dim))] = np.nan
     return [
         b"{broken",
+        b'{"points": [[1, 2, 3]], "ts": 1e30}',
+        b'{"points": [[1, 2, 3]], "ts": "noon"}',
         encode_points_json(rng.normal(size=(2, 5))),  # wrong dimension
         encode_points_binary(rng.normal(size=(2, dim + 1))),  # wrong dimension
         encode_points_binary(nan),
@@ -31,7 +33,7 @@ def bad_value(rng: np.random.Generator, dim: int) -> bytes:
         good[:16],  # the ts flag is set but the ts is missing
         HEADER.pack(b"GTDA", 1, 0, dim, 0, 0),  # no points
         HEADER.pack(b"GTDA", 1, 0, 0, 1, 0) + bytes(8),  # no coordinates
-    ][int(rng.integers(10))]
+    ][int(rng.integers(12))]
 
 
 def make_partition(seed: int, n_messages: int) -> list[SimpleNamespace]:
@@ -50,11 +52,9 @@ def make_partition(seed: int, n_messages: int) -> list[SimpleNamespace]:
         else:
             n = int(rng.integers(1, 8)) if kind < 0.95 else int(rng.integers(9, 25))
             points = rng.normal(size=(n, dim))
-            if rng.random() < 0.5:
-                ts = int(rng.integers(-5, 10**12)) if rng.random() < 0.5 else None
-                value = encode_points_binary(points, ts=ts)
-            else:
-                value = encode_points_json(points)
+            ts = int(rng.integers(-5, 10**12)) if rng.random() < 0.5 else None
+            encode = encode_points_binary if rng.random() < 0.5 else encode_points_json
+            value = encode(points, ts=ts)
         records.append(
             SimpleNamespace(
                 key=key,

@@ -57,6 +57,8 @@ CASES = [
     (b"s", b'{"points": [[Infinity, 1]]}', "non_finite"),
     (b"s", b'{"points": [[1e999, 1]]}', "non_finite"),
     (b"s", b'{"points": [[1, 2]], "ts": "yesterday"}', "bad_ts"),
+    (b"s", b'{"points": [[1, 2]], "ts": 1e30}', "bad_ts"),
+    (b"s", b'{"points": [[1, 2]], "ts": -1e19}', "bad_ts"),
     (b"s", encode_points_binary(np.array([[1.0, np.nan]])), "non_finite"),
     (b"s", BINARY_OK[:-3], "bad_binary"),
     (b"s", BINARY_OK[:10], "bad_binary"),
