@@ -182,13 +182,14 @@ def _check_binary(raw, words, start, length, dim):
 
 @nb.njit(cache=True, nogil=True)
 def append_binary(raw, starts, lengths, slots, offsets, kafka_ts, points, meta, cursor, sizes,
-                  strides, status, first_index):  # fmt: skip
+                  strides, status, placed):  # fmt: skip
     """Apply a run of binary messages (all of this store's dimension) in order.
 
     ``raw`` holds the messages' bytes back to back, each 8-byte aligned (``starts``,
     ``lengths``); message r goes to ``slots[r]`` with its Kafka ``offsets[r]`` and timestamp
     ``kafka_ts[r]`` (used when it carries none). Sets ``status[r]`` (``OK`` / ``BAD``) and
-    ``first_index[r]``, the per-stream index of its first point. Returns (out, win, counts,
+    ``placed[r]``: the per-stream index of its first point, where its points start in ``raw``
+    viewed as float64, and how many there are (meaningful when ``OK``). Returns (out, win, counts,
     points applied).
     """
     dim = points.shape[2]
@@ -217,7 +218,9 @@ def append_binary(raw, starts, lengths, slots, offsets, kafka_ts, points, meta, 
             continue
         n, first, has_ts, ts = _check_binary(raw, words, starts[r], lengths[r], dim)
         slot = slots[r]
-        first_index[r] = cursor[slot, CUR_COUNT]
+        placed[r, 0] = cursor[slot, CUR_COUNT]
+        placed[r, 1] = first
+        placed[r, 2] = n
         _apply(data, first, n, offsets[r], ts if has_ts else kafka_ts[r], slot, r,
                points, meta, cursor, sizes, strides, out, win, rows, elements, filled)  # fmt: skip
     return out, win, counts, applied
