@@ -20,7 +20,7 @@ import numba as nb
 import numpy as np
 
 from gpu_tda import device
-from gpu_tda.kernels.cuda_h0 import MAX_THREADS, threads_for
+from gpu_tda.kernels.cuda_h0 import MAX_THREADS, block_min, threads_for
 
 cuda = device.numba_cuda()
 
@@ -76,28 +76,6 @@ def _keys_kernel(dist, bits, thresholds, keys):
 
 
 @cuda.jit(device=True, inline=True)
-def _block_min(s_key, s_idx, n):
-    """The block's smallest (key, vertex) of those in s_key/s_idx (vertex n: none), read by all."""
-    t = cuda.threadIdx.x
-    cuda.syncthreads()
-    stride = cuda.blockDim.x // 2
-    while stride > 0:
-        if t < stride:
-            ok = s_key[t + stride]
-            oi = s_idx[t + stride]
-            mine = s_idx[t]
-            if oi < n and (mine == n or ok < s_key[t] or (ok == s_key[t] and oi < mine)):
-                s_key[t] = ok
-                s_idx[t] = oi
-        cuda.syncthreads()
-        stride //= 2
-    key = s_key[0]
-    v = s_idx[0]
-    cuda.syncthreads()  # everyone has read the winner before shared memory is reused
-    return key, v
-
-
-@cuda.jit(device=True, inline=True)
 def _position(keys, b, key):
     """Where ``key``, one of window b's valid keys, lies in its sorted ``keys[b]``."""
     lo = 0
@@ -130,7 +108,7 @@ def _spanning_forest_kernel(dist, bits, thresholds, keys, best, tree, state, wei
     for it in range(n):
         s_key[t] = low_key
         s_idx[t] = low_v
-        key, v = _block_min(s_key, s_idx, n)  # ABSENT: v is the first vertex of a new component
+        key, v = block_min(s_key, s_idx, n)  # ABSENT: v is the first vertex of a new component
         if t == 0:
             tree[b, it] = key
             if key == ABSENT:

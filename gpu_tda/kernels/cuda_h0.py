@@ -21,6 +21,29 @@ MAX_THREADS = 256
 """Largest block; shared reduction buffers are this long. Launches use a power of two <= it."""
 
 
+@cuda.jit(device=True, inline=True)
+def block_min(s_key, s_idx, n):
+    """The block's smallest (key, vertex) of those in s_key/s_idx (vertex n: none; equal keys:
+    the smaller vertex), read by all threads. Every thread must call it."""
+    t = cuda.threadIdx.x
+    cuda.syncthreads()
+    stride = cuda.blockDim.x // 2
+    while stride > 0:
+        if t < stride:
+            ok = s_key[t + stride]
+            oi = s_idx[t + stride]
+            mine = s_idx[t]
+            if oi < n and (mine == n or ok < s_key[t] or (ok == s_key[t] and oi < mine)):
+                s_key[t] = ok
+                s_idx[t] = oi
+        cuda.syncthreads()
+        stride //= 2
+    key = s_key[0]
+    v = s_idx[0]
+    cuda.syncthreads()  # everyone has read the winner before shared memory is reused
+    return key, v
+
+
 @cuda.jit
 def _prim_kernel(dist, threshold, key, weights, components):
     b = cuda.blockIdx.x
@@ -45,21 +68,7 @@ def _prim_kernel(dist, threshold, key, weights, components):
                 best_i = v
         s_val[t] = best_v
         s_idx[t] = best_i
-        cuda.syncthreads()
-        stride = nt // 2
-        while stride > 0:
-            if t < stride:
-                ov = s_val[t + stride]
-                oi = s_idx[t + stride]
-                mine = s_idx[t]
-                if oi < n and (mine == n or ov < s_val[t] or (ov == s_val[t] and oi < mine)):
-                    s_val[t] = ov
-                    s_idx[t] = oi
-            cuda.syncthreads()
-            stride //= 2
-        v = s_idx[0]
-        kv = s_val[0]
-        cuda.syncthreads()  # everyone has read the winner before shared memory is reused
+        kv, v = block_min(s_val, s_idx, n)
         if t == 0:
             key[b, v] = -1.0
             if kv == inf:
