@@ -81,9 +81,7 @@ class DeviceMirror:
         self._slots: dict[tuple[int | None, str], _Slot] = {}
         self._staged: dict[int, list[tuple[int, np.ndarray]]] = {}
 
-    def stage(
-        self, partition: int | None, buf: RingBuffer, points: np.ndarray, start: int
-    ) -> None:
+    def stage(self, partition: int | None, buf: RingBuffer, points: np.ndarray, start: int) -> None:
         """Queue ``points``, appended to ``buf`` from per-stream index ``start`` on, for the
         next ``flush``."""
         key = (partition, buf.stream)

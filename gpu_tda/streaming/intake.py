@@ -291,8 +291,9 @@ def warm_up(specs: tuple[WindowSpec, ...]) -> float:
     started = time.perf_counter()
     value = encode_points_binary(np.zeros((1, 1)))
     records = [
-        SimpleNamespace(key=b"w", value=value, offset=i, timestamp=0, headers=(), topic="w",
-                        partition=0)  # fmt: skip
+        SimpleNamespace(
+            key=b"w", value=value, offset=i, timestamp=0, headers=(), topic="w", partition=0
+        )
         for i in range(2)  # the first takes the per-record path, the second a BinaryRun
     ]
     apply_records(PartitionState("w", 0, specs, start_offset=0), records, Job())

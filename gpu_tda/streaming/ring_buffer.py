@@ -123,8 +123,17 @@ class RingStore:
             k, slot, seq, first_offset, last_offset, start_ts, end_ts, _ = rows[i]
             buf = self.buffers[slot]
             windows.append(
-                DueWindow(buf.stream, self.specs[k], seq, blocks[k][i - first_rows[k]],
-                          first_offset, last_offset, start_ts, end_ts, buf.partition)  # fmt: skip
+                DueWindow(
+                    buf.stream,
+                    self.specs[k],
+                    seq,
+                    blocks[k][i - first_rows[k]],
+                    first_offset,
+                    last_offset,
+                    start_ts,
+                    end_ts,
+                    buf.partition,
+                )
             )
         return windows, win[order, 7].tolist()
 

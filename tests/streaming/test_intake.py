@@ -72,8 +72,9 @@ def test_refused_binary_messages_of_a_running_stream_keep_decodes_reasons():
     ]
     values = [good[0], *[v for v, _ in bad[:3]], good[1], *[v for v, _ in bad[3:]], *good[2:]]
     records = [
-        SimpleNamespace(key=b"s", value=v, offset=i, timestamp=0, headers=(),
-                        topic="p", partition=0)  # fmt: skip
+        SimpleNamespace(
+            key=b"s", value=v, offset=i, timestamp=0, headers=(), topic="p", partition=0
+        )
         for i, v in enumerate(values)
     ]
     state, job = PartitionState("p", 0, make_specs(["4:2"], 1), start_offset=0), Job()
