@@ -7,6 +7,7 @@ slot; ``gather`` assembles due windows into a (B, n, dim) device batch for
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -142,3 +143,16 @@ class DeviceRingBuffers:
         if pts.ndim != 2 or pts.shape[1] != self.dim:
             raise ValueError(f"points must have shape (k, {self.dim}), got {tuple(pts.shape)}")
         return pts
+
+
+def warm_up() -> float:
+    """Append one point to a throwaway ring and gather it back, so the ring kernels compile now
+    rather than at a worker's first flush (about a second), and a device that returns wrong
+    points fails here, with a clear error. Returns the seconds it took."""
+    started = time.perf_counter()
+    rings = DeviceRingBuffers(capacity=2, dim=1, slots=1)
+    rings.append_many(np.zeros(1, dtype=np.int64), np.array([[1.5]]))
+    got = device.to_host(rings.gather(np.zeros(1, np.int64), np.zeros(1, np.int64), 1))
+    if got.tolist() != [[[1.5]]]:
+        raise RuntimeError(f"the device ring gave back {got.tolist()} for the point [1.5]")
+    return time.perf_counter() - started

@@ -144,10 +144,15 @@ class KafkaWorker:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def warm_up(self) -> float:
-        """Compile the compute engine's and the intake's kernels now, not on the first
-        micro-batch (a first run on a machine takes up to a minute at maxdim 0-1). Blocking:
-        call it in a thread. Returns the seconds it took."""
-        return self.computer.warm_up() + warm_up_intake(self.specs)
+        """Compile the compute engine's, the intake's and (with a device mirror) the device
+        rings' kernels now, not on the first micro-batch (a first run on a machine takes up to
+        a minute at maxdim 0-1). Blocking: call it in a thread. Returns the seconds it took."""
+        seconds = self.computer.warm_up() + warm_up_intake(self.specs)
+        if self.device_mirror is not None:
+            from gpu_tda.streaming.device_ring import warm_up as warm_up_device_rings
+
+            seconds += warm_up_device_rings()
+        return seconds
 
     async def start(self) -> None:
         """Create missing topics, connect, join the group (assignment arrives while running)."""

@@ -7,6 +7,7 @@ import pytest
 
 from gpu_tda.gpu_engine import GpuEngine
 from gpu_tda.kernels.cuda_ring import gather_windows, scatter_points
+from gpu_tda.streaming import device_ring
 from gpu_tda.streaming.device_ring import DeviceRingBuffers
 
 pytestmark = pytest.mark.gpu_sim
@@ -82,3 +83,15 @@ def test_gathered_batch_feeds_the_engine(make_clouds):
     for a, b in zip(ours, expected, strict=True):
         for x, y in zip(a, b, strict=True):
             assert np.array_equal(x, y)
+
+
+def test_warm_up_round_trips_one_point_and_fails_loudly_when_the_device_does_not(monkeypatch):
+    assert device_ring.warm_up() > 0
+
+    def zeros(ring, slots, starts, out, threads, blocks):  # a device that loses the point
+        out[...] = 0.0
+        return out
+
+    monkeypatch.setattr(device_ring, "gather_windows", zeros)
+    with pytest.raises(RuntimeError, match="gave back"):
+        device_ring.warm_up()

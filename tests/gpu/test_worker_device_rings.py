@@ -100,3 +100,17 @@ async def test_device_failures_still_publish_every_window(
     assert worker.metrics.backend_fallbacks.labels(reason="error")._value.get() == 2
     backends = [wd.backend for wd in seen.values()]
     assert backends.count("cpu") == engine.stats.fallback_windows and "gpu" in backends
+
+
+def test_a_gpu_workers_warm_up_includes_its_device_rings(monkeypatch):
+    from gpu_tda.settings import WorkerSettings
+    from gpu_tda.streaming import device_ring
+
+    calls: list[float] = []
+    original = device_ring.warm_up
+    monkeypatch.setattr(device_ring, "warm_up", lambda: calls.append(original()) or calls[-1])
+    settings = WorkerSettings(backend="gpu", maxdim=0, windows=("8",), stride=4)
+    worker = KafkaWorker(settings)
+    assert worker.device_mirror is not None
+    assert worker.warm_up() >= sum(calls) > 0 and len(calls) == 1
+    assert worker.device_mirror.memory_bytes() == 0  # a throwaway ring, not the mirror's
