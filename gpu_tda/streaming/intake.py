@@ -135,18 +135,15 @@ def apply_records(
         last = record.offset
         value = record.value
         buf = state.running_buffer(record.key)
-        if buf is None or not value:
-            run.flush()
-            apply_record(state, record, job, mirror)
-        elif value[:4] != MAGIC:
+        if buf is not None and value and value[:4] != MAGIC:  # JSON: queued as binary
             try:
                 points, ts = decode_json(value)
             except InvalidMessage as error:
                 run.flush()  # keeps the dead letters in arrival order
                 job.dead_letters.append(dead_letter(record, error))
-            else:
-                run.add(buf, record, encode_points_binary(points, ts))
-        elif not len(value) & 7:
+                continue
+            value = encode_points_binary(points, ts)
+        if buf is not None and value and not len(value) & 7:
             run.add(buf, record, value)
         else:
             run.flush()

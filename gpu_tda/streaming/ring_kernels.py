@@ -198,13 +198,17 @@ def append_binary(raw, starts, lengths, slots, offsets, kafka_ts, points, meta, 
     k = sizes.shape[0]
     counts = np.zeros(k, np.int64)
     count = cursor[:, CUR_COUNT].copy()  # pass 1: check every message, count the windows
+    stamps = np.empty(starts.shape[0], np.int64)
     applied = 0
     for r in range(starts.shape[0]):
-        n, _, _, _ = _check_binary(raw, words, starts[r], lengths[r], dim)
+        n, first, has_ts, ts = _check_binary(raw, words, starts[r], lengths[r], dim)
         if n < 0:
             status[r] = BAD
             continue
         status[r] = OK
+        placed[r, 1] = first
+        placed[r, 2] = n
+        stamps[r] = ts if has_ts else kafka_ts[r]
         slot = slots[r]
         _count_due(count[slot], n, slot, cursor, sizes, strides, counts)
         count[slot] += n
@@ -213,14 +217,11 @@ def append_binary(raw, starts, lengths, slots, offsets, kafka_ts, points, meta, 
     out = np.empty(n_elements, np.float64)
     win = np.empty((n_rows, _N_WIN), np.int64)
     filled = np.zeros(k, np.int64)
-    for r in range(starts.shape[0]):  # pass 2: cut and write
+    for r in range(starts.shape[0]):  # pass 2: cut and write, from what pass 1 read
         if status[r] != OK:
             continue
-        n, first, has_ts, ts = _check_binary(raw, words, starts[r], lengths[r], dim)
         slot = slots[r]
         placed[r, 0] = cursor[slot, CUR_COUNT]
-        placed[r, 1] = first
-        placed[r, 2] = n
-        _apply(data, first, n, offsets[r], ts if has_ts else kafka_ts[r], slot, r,
+        _apply(data, placed[r, 1], placed[r, 2], offsets[r], stamps[r], slot, r,
                points, meta, cursor, sizes, strides, out, win, rows, elements, filled)  # fmt: skip
     return out, win, counts, applied
