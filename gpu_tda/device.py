@@ -109,6 +109,51 @@ def _serialize_simulated_kernels() -> None:
     kernel.FakeCUDAKernel.__call__ = one_at_a_time
 
 
+class SideStream:
+    """A non-blocking device stream, for work queued beside the compute thread's batches.
+
+    Work on the legacy default stream waits for everything queued there before it, and a
+    host-to-device copy on it blocks the calling thread until then. So the worker's ring
+    buffers (appends and gathers on the event loop, while the compute thread runs batches on
+    the default stream) get a stream of their own. Work on it is ordered only with itself:
+    ``synchronize`` before another stream reads what it wrote. Arrays allocated inside
+    ``with stream:`` come from CuPy's pool for this stream, which reuses their memory only on
+    this stream once they are freed: free them after their last reader finished. numba, before
+    it launches a kernel on CuPy arrays, waits for the stream they are exported on (CuPy's
+    current stream): launch this stream's kernels inside ``with stream:`` too, or they wait for
+    the default stream after all.
+
+    ``launch`` is the stream to put in a kernel's launch configuration. Under the simulator,
+    where every launch runs at once, it is the simulator's stand-in and the rest is a no-op.
+    """
+
+    def __init__(self) -> None:
+        cuda = numba_cuda()
+        if simulator_enabled():
+            self._cupy: Any = None
+            self.launch: Any = cuda.stream()
+        else:
+            import cupy
+
+            self._cupy = cupy.cuda.Stream(non_blocking=True)
+            self.launch = cuda.external_stream(self._cupy.ptr)
+
+    def __enter__(self) -> SideStream:
+        """Make this CuPy's current stream in this thread (allocations, copies, kernels)."""
+        if self._cupy is not None:
+            self._cupy.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._cupy is not None:
+            self._cupy.__exit__(*exc)
+
+    def synchronize(self) -> None:
+        """Wait until all the work queued on this stream has finished."""
+        if self._cupy is not None:
+            self._cupy.synchronize()
+
+
 def exact_float64_ops() -> tuple[Callable[..., Any], Callable[..., Any]]:
     """(mul, add) device functions that round each float64 operation on its own.
 

@@ -54,30 +54,40 @@ def scatter_points(
     positions: Any,
     threads: int = THREADS,
     max_blocks: int = 1024,
+    stream: Any = 0,
 ) -> None:
     """``ring[slots[i], positions[i] % capacity, :] = points[i, :]`` for every row i.
 
     All arguments are device arrays: points (m, dim) float64, slots and positions (m,) int64.
     No two rows may land on the same cell (the caller drops points overwritten in the batch).
+    Queued on ``stream`` (a numba stream; 0 is the default stream).
     """
     m, dim = points.shape
     if m == 0:
         return
     blocks = max(1, min(max_blocks, (m * dim + threads - 1) // threads))
-    _scatter_kernel[blocks, threads](ring, points, slots, positions)
+    _scatter_kernel[blocks, threads, stream](ring, points, slots, positions)
 
 
 def gather_windows(
-    ring: Any, slots: Any, starts: Any, out: Any, threads: int = THREADS, max_blocks: int = 64
+    ring: Any,
+    slots: Any,
+    starts: Any,
+    out: Any,
+    threads: int = THREADS,
+    max_blocks: int = 64,
+    stream: Any = 0,
 ) -> Any:
     """``out[b, i, :] = ring[slots[b], (starts[b] + i) % capacity, :]``; returns ``out``.
 
     ``out`` is a (B, n, dim) float64 device array; slots and starts are (B,) int64 device
     arrays, starts being per-stream point indices (the window may wrap around the ring).
+    Queued on ``stream`` (a numba stream; 0 is the default stream): synchronize it before
+    another stream reads ``out``.
     """
     batch, size, dim = out.shape
     if batch == 0 or size == 0:
         return out
     per_window = max(1, min(max_blocks, (size * dim + threads - 1) // threads))
-    _gather_kernel[(batch, per_window), threads](ring, slots, starts, out)
+    _gather_kernel[(batch, per_window), threads, stream](ring, slots, starts, out)
     return out

@@ -13,6 +13,11 @@ its *origin*, the stream's point count when the slot was assigned (after a resto
 rebalance or a device failure, older points are on the host only), and holds the last
 ``capacity`` points; a window is gathered only when all its points are in the slot, others
 keep the host path. Intake and rebalancing both run on the event loop: no locking is needed.
+
+All rings share one ``device.SideStream``; so does joining two gathered batches. None of it
+waits for the compute thread's batches on the default stream, and every gathered batch is
+complete before the compute thread gets it. A batch's memory returns to that stream's pool when
+the batch is dropped, which is after the compute thread copied its results to the host.
 """
 
 from __future__ import annotations
@@ -41,21 +46,27 @@ class DeviceBatch:
 
     ``indices``: the windows' positions in the job's due list; ``points``: their
     (B, size, dim) float64 device array; ``windows``: the same windows' host points, from
-    which the CPU redoes them when the GPU call fails.
+    which the CPU redoes them when the GPU call fails; ``stream``: the rings' stream.
     """
 
     indices: list[int]
     points: Any
     windows: list[np.ndarray]
+    stream: device.SideStream
 
     def shifted(self, base: int) -> DeviceBatch:
         """The same batch in a due list that has ``base`` windows before this one's."""
-        return DeviceBatch([base + i for i in self.indices], self.points, self.windows)
+        return DeviceBatch([base + i for i in self.indices], self.points, self.windows, self.stream)
 
     def joined(self, later: DeviceBatch) -> DeviceBatch:
-        """This batch followed by ``later`` (same size and dimension), joined on the device."""
-        points = device.array_module().concatenate((self.points, later.points))
-        return DeviceBatch(self.indices + later.indices, points, self.windows + later.windows)
+        """This batch followed by ``later`` (same size and dimension), joined on the device,
+        complete when this returns."""
+        with self.stream:
+            points = device.array_module().concatenate((self.points, later.points))
+        self.stream.synchronize()
+        return DeviceBatch(
+            self.indices + later.indices, points, self.windows + later.windows, self.stream
+        )
 
 
 @dataclass
@@ -76,6 +87,7 @@ class DeviceMirror:
             )
         self.capacity = int(capacity)
         self._initial_slots = int(initial_slots)
+        self._stream = device.SideStream()
         self._rings: dict[int, DeviceRingBuffers] = {}
         self._free: dict[int, list[int]] = {}
         self._slots: dict[tuple[int | None, str], _Slot] = {}
@@ -131,7 +143,8 @@ class DeviceMirror:
             except Exception:
                 log.exception("device ring gather failed; %d windows use host points", len(rows))
                 continue
-            batches[(size, dim)] = DeviceBatch(indices, points, [due[i].points for i in indices])
+            host = [due[i].points for i in indices]
+            batches[(size, dim)] = DeviceBatch(indices, points, host, self._stream)
         return batches
 
     def release(self, partition: int) -> None:
@@ -158,7 +171,8 @@ class DeviceMirror:
         """A free slot of the ring of dimension ``dim`` (created or doubled as needed), reset."""
         ring = self._rings.get(dim)
         if ring is None:
-            ring = self._rings[dim] = DeviceRingBuffers(self.capacity, dim, self._initial_slots)
+            ring = DeviceRingBuffers(self.capacity, dim, self._initial_slots, self._stream)
+            self._rings[dim] = ring
             self._free[dim] = list(range(ring.slots - 1, -1, -1))
         free = self._free[dim]
         if not free:

@@ -3,6 +3,10 @@
 ``append`` copies a decoded micro-batch to the device once and scatters it into each stream's
 slot; ``gather`` assembles due windows into a (B, n, dim) device batch for
 ``GpuEngine.persistence_of_batch``. The per-slot point counters stay on the host.
+
+All the rings' device work runs on a ``device.SideStream``, not the default stream where the
+compute thread's batches run, so an append on the event loop does not wait for them. A gather
+waits for its own stream before it returns: the batch is complete when any stream reads it.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ class DeviceRingBuffers:
     since the slot was reset) is at ring position ``p % capacity``.
     """
 
-    def __init__(self, capacity: int, dim: int, slots: int) -> None:
+    def __init__(
+        self, capacity: int, dim: int, slots: int, stream: device.SideStream | None = None
+    ) -> None:
         if capacity < 1 or dim < 1 or slots < 1:
             raise ValueError(
                 f"capacity, dim and slots must be >= 1, got {capacity}, {dim}, {slots}"
@@ -32,7 +38,9 @@ class DeviceRingBuffers:
         self.dim = int(dim)
         self.slots = int(slots)
         self._xp = device.array_module()
-        self._ring = self._xp.zeros((self.slots, self.capacity, self.dim), dtype=np.float64)
+        self.stream = device.SideStream() if stream is None else stream
+        with self.stream:
+            self._ring = self._xp.zeros((self.slots, self.capacity, self.dim), dtype=np.float64)
         self._written = np.zeros(self.slots, dtype=np.int64)
         small = device.simulator_enabled()  # one Python thread per CUDA thread there
         self._threads, self._blocks = (8, 2) if small else (128, 1024)
@@ -55,8 +63,9 @@ class DeviceRingBuffers:
         points: one device-to-device copy into a larger array."""
         if slots < self.slots:
             raise ValueError(f"cannot shrink {self.slots} slots to {slots}")
-        ring = self._xp.zeros((slots, self.capacity, self.dim), dtype=np.float64)
-        ring[: self.slots] = self._ring
+        with self.stream:
+            ring = self._xp.zeros((slots, self.capacity, self.dim), dtype=np.float64)
+            ring[: self.slots] = self._ring
         self._ring = ring
         self._written = np.concatenate((self._written, np.zeros(slots - self.slots, np.int64)))
         self.slots = int(slots)
@@ -89,19 +98,23 @@ class DeviceRingBuffers:
         rows = order[keep_sorted]
         positions = self._written[sorted_ids[keep_sorted]] + rank[keep_sorted]
         xp = self._xp
-        scatter_points(
-            self._ring,
-            xp.asarray(pts[rows] if isinstance(pts, np.ndarray) else pts[xp.asarray(rows)]),
-            xp.asarray(slot_ids[rows]),
-            xp.asarray(positions),
-            self._threads,
-            self._blocks,
-        )
+        with self.stream:
+            scatter_points(
+                self._ring,
+                xp.asarray(pts[rows] if isinstance(pts, np.ndarray) else pts[xp.asarray(rows)]),
+                xp.asarray(slot_ids[rows]),
+                xp.asarray(positions),
+                self._threads,
+                self._blocks,
+                self.stream.launch,
+            )
         self._written += counts
 
-    def gather(self, slots: Any, starts: Any, size: int, out: Any = None) -> Any:
+    def gather(self, slots: Any, starts: Any, size: int) -> Any:
         """Windows ``[starts[b], starts[b] + size)`` of slots ``slots[b]`` as a (B, size, dim)
-        float64 device batch. Each window must still be held in its ring."""
+        float64 device batch, complete when this returns. Each window must still be held in
+        its ring. The batch's memory goes back to this ring's stream when it is freed: keep it
+        until its readers on other streams have finished (``to_host`` waits for them)."""
         slot_ids = np.asarray(slots, dtype=np.int64).reshape(-1)
         first = np.asarray(starts, dtype=np.int64).reshape(-1)
         if slot_ids.shape != first.shape:
@@ -120,11 +133,18 @@ class DeviceRingBuffers:
                 f"{held[b] - 1}"
             )
         xp = self._xp
-        if out is None:
-            out = xp.empty((slot_ids.shape[0], size, self.dim), dtype=np.float64)
-        return gather_windows(
-            self._ring, xp.asarray(slot_ids), xp.asarray(first), out, self._threads, self._blocks
-        )
+        with self.stream:
+            out = gather_windows(
+                self._ring,
+                xp.asarray(slot_ids),
+                xp.asarray(first),
+                xp.empty((slot_ids.shape[0], size, self.dim), dtype=np.float64),
+                self._threads,
+                self._blocks,
+                self.stream.launch,
+            )
+        self.stream.synchronize()
+        return out
 
     def memory_bytes(self) -> int:
         """Device bytes held by the ring array."""

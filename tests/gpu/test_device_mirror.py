@@ -197,3 +197,37 @@ def test_a_failed_device_append_sends_its_streams_to_the_host(rng, monkeypatch):
     job = feed.job(12)
     assert feed.mirror.origin(0, "a") == origin
     assert set(_gathered(job)) == _still_held(job, feed.state, {"a": origin}) != set()
+
+
+def test_ring_work_runs_on_the_rings_stream_and_compute_on_the_default(rng, monkeypatch):
+    """Intake must not queue behind the compute thread's batches: every ring kernel is launched
+    on the mirror's side stream, which each gather and join waits for before the batch leaves;
+    the engine's kernels stay on the default stream."""
+    from numba.cuda.simulator import kernel
+
+    from gpu_tda import device
+    from gpu_tda.gpu_engine import GpuEngine
+
+    streams: dict[str, set[int]] = {}
+    configure = kernel.FakeCUDAKernel.__getitem__
+
+    def record(self, configuration):
+        stream = configuration[2] if len(configuration) > 2 else 0
+        streams.setdefault(self.fn.__name__, set()).add(id(stream) if stream else 0)
+        return configure(self, configuration)
+
+    synced: list[int] = []
+    monkeypatch.setattr(kernel.FakeCUDAKernel, "__getitem__", record)
+    monkeypatch.setattr(device.SideStream, "synchronize", lambda self: synced.append(id(self)))
+    feed = Feed(rng, {"a": 2, "b": 2})
+    first, second = feed.job(8, max_points=3), feed.job(8, max_points=3)
+    gathers = len(synced)
+    first.merge(second)
+    batch = first.device_batches[(8, 2)]
+    ring_stream = id(batch.stream.launch)
+    assert streams.pop("_scatter_kernel") == streams.pop("_gather_kernel") == {ring_stream}
+    assert set(synced) == {id(batch.stream)}
+    assert gathers >= 2 and len(synced) > gathers  # each gather waits, and so does the join
+
+    GpuEngine().persistence_of_batch(batch.points, 1, np.inf)
+    assert streams and all(launched == {0} for launched in streams.values())

@@ -88,7 +88,7 @@ def test_gathered_batch_feeds_the_engine(make_clouds):
 def test_warm_up_round_trips_one_point_and_fails_loudly_when_the_device_does_not(monkeypatch):
     assert device_ring.warm_up() > 0
 
-    def zeros(ring, slots, starts, out, threads, blocks):  # a device that loses the point
+    def zeros(ring, slots, starts, out, threads, blocks, stream):  # a device losing the point
         out[...] = 0.0
         return out
 
