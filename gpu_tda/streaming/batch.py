@@ -11,6 +11,7 @@ the CPU result is what gets published.
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -26,6 +27,8 @@ from gpu_tda.validation import check_maxdim, check_threshold
 
 if TYPE_CHECKING:
     from gpu_tda.streaming.device_mirror import DeviceBatch
+
+log = logging.getLogger(__name__)
 
 ComputeFn = Callable[..., list[list[np.ndarray]]]
 """``persistence_batch``-shaped: (windows, maxdim=, threshold=, backend=) -> diagrams each."""
@@ -131,13 +134,17 @@ class WindowComputer:
     def warm_up(self, dim: int = 3) -> float:
         """Compute one small window so JIT compilation happens now, not on the first batch.
 
+        As in ``compute``, a GPU window that fails is redone on the CPU: a GPU failing at start
+        leaves a worker that computes on the CPU (and retries the GPU), not one that is down.
         Returns the seconds it took.
         """
         started = time.perf_counter()
-        points = np.random.default_rng(0).normal(size=(8, dim))
-        self._compute_fn(
-            [points], maxdim=self.maxdim, threshold=self.threshold, backend=self.backend
-        )
+        clouds = [np.random.default_rng(0).normal(size=(8, dim))]
+        gpu_call = functools.partial(self._gpu_call, clouds)
+        stats = BatchStats()
+        self._run_group(clouds, gpu_call if self.backend == Backend.GPU.value else None, stats)
+        if stats.fallbacks:
+            log.warning("the GPU failed its warm-up window (%s): the CPU took it", *stats.fallbacks)
         return time.perf_counter() - started
 
     def compute_on(self, due: Sequence[DueWindow], backend: str) -> list[list[np.ndarray]]:

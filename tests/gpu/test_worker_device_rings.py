@@ -8,6 +8,8 @@ published.
 
 from __future__ import annotations
 
+import asyncio
+
 import numpy as np
 import pytest
 
@@ -51,7 +53,7 @@ def engine(monkeypatch, request):
     gpu_engine.default_engine.cache_clear()
 
 
-async def _run_worker(kafka_bootstrap, base, maxdim, seed):
+async def _run_worker(kafka_bootstrap, base, maxdim, seed, warm=True):
     settings = worker_settings_for(
         kafka_bootstrap,
         base,
@@ -66,7 +68,12 @@ async def _run_worker(kafka_bootstrap, base, maxdim, seed):
     expected = expected_windows(data, settings)
     await create_topics(settings)
     await produce(kafka_bootstrap, settings.input_topic, messages)
-    async with KafkaWorker(settings) as worker:
+    worker = KafkaWorker(settings)
+    if warm:  # as the runner does: compile before joining the group, so that no first
+        # micro-batch stalls long enough to expire this short session (replayed streams would
+        # restart their device slots and take the host path)
+        await asyncio.to_thread(worker.warm_up)
+    async with worker:
         assert worker.device_mirror is not None
         await worker.run(count=len(messages), timeout=120)
         ring_bytes = worker.device_mirror.memory_bytes()
@@ -95,7 +102,10 @@ async def test_gpu_windows_come_from_the_device_rings_with_the_cpu_workers_diagr
 async def test_device_failures_still_publish_every_window(
     kafka_bootstrap, unique_name, engine, device_calls
 ):
-    worker, seen, expected = await _run_worker(kafka_bootstrap, unique_name("devfail"), 0, 4)
+    # no warm-up: it would take the first injected failure
+    worker, seen, expected = await _run_worker(
+        kafka_bootstrap, unique_name("devfail"), 0, 4, warm=False
+    )
     assert engine.stats.cpu_fallbacks == 2 and len(device_calls) > 2
     assert worker.metrics.backend_fallbacks.labels(reason="error")._value.get() == 2
     backends = [wd.backend for wd in seen.values()]
@@ -114,3 +124,13 @@ def test_a_gpu_workers_warm_up_includes_its_device_rings(monkeypatch):
     assert worker.device_mirror is not None
     assert worker.warm_up() >= sum(calls) > 0 and len(calls) == 1
     assert worker.device_mirror.memory_bytes() == 0  # a throwaway ring, not the mirror's
+
+
+@pytest.mark.parametrize("engine", [1], indirect=True)
+def test_a_gpu_failing_its_warm_up_leaves_the_worker_on_the_cpu_not_down(engine, caplog):
+    from gpu_tda.settings import WorkerSettings
+
+    worker = KafkaWorker(WorkerSettings(backend="gpu", maxdim=1, windows=("8",), stride=4))
+    assert worker.warm_up() > 0
+    assert engine.stats.cpu_fallbacks == 1
+    assert "the GPU failed its warm-up window (error): the CPU took it" in caplog.text
