@@ -25,9 +25,11 @@ from gpu_tda.streaming.decode import (
     decode_key,
     decode_value,
     encode_points_binary,
+    encode_points_json,
 )
 from gpu_tda.streaming.dlq import DeadLetter, dead_letter
 from gpu_tda.streaming.exceptions import InvalidMessage
+from gpu_tda.streaming.json_kernels import as_binary
 from gpu_tda.streaming.ring_buffer import DueWindow, RingBuffer, RingStore
 from gpu_tda.streaming.ring_kernels import OK, append_binary
 from gpu_tda.streaming.windows import WindowSpec
@@ -124,25 +126,33 @@ def apply_records(
 
     The messages of streams already running are queued in a ``BinaryRun`` and applied by one
     numba call per store (``ring_kernels.append_binary``): binary ones as they are, JSON ones
-    once decoded and re-encoded as binary (a JSON message that does not decode becomes a dead
-    letter here). Any other record (a new stream, a replay, an empty or odd value) takes
+    as binary too. The JSON ones from the first on are converted by one numba call
+    (``json_kernels.as_binary``); one it refuses is decoded here and re-encoded, or becomes a
+    dead letter. Any other record (a new stream, a replay, an empty or odd value) takes
     ``apply_record``, after the queued ones are applied.
     """
+    records = records if isinstance(records, list) else list(records)
     run = BinaryRun(state, job, mirror)
+    converted: dict[int, memoryview | None] | None = None
     last = None
-    for record in records:
+    for i, record in enumerate(records):
         job.records += 1
         last = record.offset
         value = record.value
         buf = state.running_buffer(record.key)
         if buf is not None and value and value[:4] != MAGIC:  # JSON: queued as binary
-            try:
-                points, ts = decode_json(value)
-            except InvalidMessage as error:
-                run.flush()  # keeps the dead letters in arrival order
-                job.dead_letters.append(dead_letter(record, error))
-                continue
-            value = encode_points_binary(points, ts)
+            if converted is None:
+                converted = _json_from(records, i)
+            binary = converted[i]
+            if binary is None:
+                try:
+                    points, ts = decode_json(value)
+                except InvalidMessage as error:
+                    run.flush()  # keeps the dead letters in arrival order
+                    job.dead_letters.append(dead_letter(record, error))
+                    continue
+                binary = encode_points_binary(points, ts)
+            value = binary
         if buf is not None and value and not len(value) & 7:
             run.add(buf, record, value)
         else:
@@ -151,6 +161,15 @@ def apply_records(
     run.flush()
     if last is not None:
         state.advance(last)
+
+
+def _json_from(records: list[Any], first: int) -> dict[int, memoryview | None]:
+    """Record index -> its value as a binary message, or None where ``json_kernels`` refused
+    it, for the JSON values of ``records[first:]``."""
+    picked = [
+        i for i in range(first, len(records)) if (value := records[i].value) and value[:4] != MAGIC
+    ]
+    return dict(zip(picked, as_binary([records[i].value for i in picked]), strict=True))
 
 
 def apply_record(
@@ -283,15 +302,19 @@ def _refused(record: Any, dim: int) -> DeadLetter:
 
 
 def warm_up(specs: tuple[WindowSpec, ...]) -> float:
-    """Apply two throwaway binary messages, so the intake kernels compile now rather than on
-    the first micro-batch (a few seconds on a cold cache). Returns the seconds it took."""
+    """Apply three throwaway messages, so the intake kernels compile now rather than on the
+    first micro-batch (about 20 s on a cold cache). Returns the seconds it took."""
     started = time.perf_counter()
-    value = encode_points_binary(np.zeros((1, 1)))
+    values = [  # the first takes the per-record path, the others a BinaryRun (the JSON one
+        encode_points_binary(np.zeros((1, 1))),  # after json_kernels converted it)
+        encode_points_binary(np.zeros((1, 1))),
+        encode_points_json(np.zeros((1, 1))),
+    ]
     records = [
         SimpleNamespace(
             key=b"w", value=value, offset=i, timestamp=0, headers=(), topic="w", partition=0
         )
-        for i in range(2)  # the first takes the per-record path, the second a BinaryRun
+        for i, value in enumerate(values)
     ]
     apply_records(PartitionState("w", 0, specs, start_offset=0), records, Job())
     return time.perf_counter() - started

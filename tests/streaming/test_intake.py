@@ -87,8 +87,9 @@ def test_refused_binary_messages_of_a_running_stream_keep_decodes_reasons():
     assert state.snapshot()["position"] == len(values)
 
 
-def test_warm_up_compiles_both_intake_kernels():
-    from gpu_tda.streaming import ring_kernels
+def test_warm_up_compiles_every_intake_kernel():
+    from gpu_tda.streaming import json_kernels, ring_kernels
 
     assert warm_up(SPECS) > 0
     assert ring_kernels.append_points.signatures and ring_kernels.append_binary.signatures
+    assert json_kernels.json_to_binary.signatures
