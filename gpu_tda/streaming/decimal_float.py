@@ -35,10 +35,8 @@ def _power_table() -> np.ndarray:
     for q in range(MIN_Q, MAX_Q + 1):
         if q >= 0:
             c = 5**q
-            while c < 1 << 127:
-                c <<= 1
-            while c >= 1 << 128:
-                c >>= 1
+            shift = c.bit_length() - 128
+            c = c >> shift if shift > 0 else c << -shift
         else:
             p = 5**-q
             z = p.bit_length()  # the least z with 2**z >= p, as p is odd and > 1
@@ -46,8 +44,7 @@ def _power_table() -> np.ndarray:
                 c = (1 << (z + 127)) // p + 1
             else:
                 c = (1 << (2 * z + 128)) // p + 1
-                while c >= 1 << 128:
-                    c >>= 1
+                c >>= max(0, c.bit_length() - 128)
         rows.append((c >> 64, c & ((1 << 64) - 1)))
     return np.array(rows, dtype=np.uint64)
 
