@@ -75,6 +75,7 @@ demo: venv redis-server
 
 lint: venv
 	$(BIN)/ruff check gpu_tda tests bench
+	$(BIN)/ruff format --check gpu_tda tests bench
 
 format: venv
 	$(BIN)/ruff format gpu_tda tests bench

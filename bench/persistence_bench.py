@@ -169,8 +169,13 @@ def first_call_seconds() -> dict[str, float]:
 
     def first_call(maxdim: int, cache: str) -> float:
         env = {**os.environ, "NUMBA_CACHE_DIR": cache}
-        proc = subprocess.run([sys.executable, "-c", code, str(maxdim)], env=env, check=True,
-                              capture_output=True, text=True)
+        proc = subprocess.run(
+            [sys.executable, "-c", code, str(maxdim)],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         return float(proc.stdout.strip())
 
     out = {}
@@ -201,9 +206,7 @@ def render(info: dict, compile_s: dict, rows: list[tuple[str, dict]]) -> str:
             rate = r["windows"] / r["seconds"]
             star = "*" if r["partial"] else ""
             ratio = "" if tool.startswith("gpu_tda") else f"{ours_rate / rate:.2f}x"
-            lines.append(
-                f"| {name} | {tool} | {rate:.1f}{star} | {1e3 / rate:.2f} | {ratio} |"
-            )
+            lines.append(f"| {name} | {tool} | {rate:.1f}{star} | {1e3 / rate:.2f} | {ratio} |")
     lines += ["", "\\* budget reached: rate from the windows finished."]
     return "\n".join(lines) + "\n"
 

@@ -19,9 +19,15 @@ from typing import Any
 from gpu_tda.flags.names import DEFAULT_REDIS_URL, FLAGS_KEY, GPU_COMPUTE, SHADOW_COMPARE
 
 _LAZY = {
-    "FlagDefinition": "model", "Strategy": "model", "Variant": "model", "SCHEMA": "model",
+    "FlagDefinition": "model",
+    "Strategy": "model",
+    "Variant": "model",
+    "SCHEMA": "model",
     "parse_flag": "model",
-    "Evaluation": "evaluate", "Reason": "evaluate", "evaluate": "evaluate", "bucket": "evaluate",
+    "Evaluation": "evaluate",
+    "Reason": "evaluate",
+    "evaluate": "evaluate",
+    "bucket": "evaluate",
     "FlagMetrics": "metrics",
     "FlagStore": "store",
     "FlagClient": "client",

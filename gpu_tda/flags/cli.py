@@ -44,7 +44,10 @@ def _run_redis(action: Any) -> Any:
 
 @click.group(name="flags")
 @click.option(
-    "--redis-url", envvar="GPU_TDA_REDIS_URL", default=DEFAULT_REDIS_URL, show_default=True,
+    "--redis-url",
+    envvar="GPU_TDA_REDIS_URL",
+    default=DEFAULT_REDIS_URL,
+    show_default=True,
     help=_URL_HELP,
 )
 @click.pass_context
@@ -81,18 +84,36 @@ def get_flag(ctx: click.Context, name: str, redis_url: str | None) -> None:
 @click.option("--disabled", is_flag=True, help="Store the flag switched off for everyone.")
 @click.option("--percentage", type=float, help="percentage: share of keys, 0..100.")
 @click.option("--users", help="users: comma-separated targeting keys.")
-@click.option("--attribute", "attributes", multiple=True, metavar="KEY=VALUE",
-              help="attributes: a constraint (repeatable; all must match).")
+@click.option(
+    "--attribute",
+    "attributes",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="attributes: a constraint (repeatable; all must match).",
+)
 @click.option("--start", help="gradual: ISO 8601 time of 0%.")
 @click.option("--end", help="gradual: ISO 8601 time of 100%.")
-@click.option("--variant", "variants", multiple=True, metavar="NAME:WEIGHT",
-              help="A/B variant (repeatable; weights sum to 100).")
+@click.option(
+    "--variant",
+    "variants",
+    multiple=True,
+    metavar="NAME:WEIGHT",
+    help="A/B variant (repeatable; weights sum to 100).",
+)
 @_redis_option
 @click.pass_context
 def set_flag(
-    ctx: click.Context, name: str, strategy: str, disabled: bool, percentage: float | None,
-    users: str | None, attributes: tuple[str, ...], start: str | None, end: str | None,
-    variants: tuple[str, ...], redis_url: str | None,
+    ctx: click.Context,
+    name: str,
+    strategy: str,
+    disabled: bool,
+    percentage: float | None,
+    users: str | None,
+    attributes: tuple[str, ...],
+    start: str | None,
+    end: str | None,
+    variants: tuple[str, ...],
+    redis_url: str | None,
 ) -> None:
     """Create or replace flag NAME (its version is bumped)."""
     try:
@@ -128,14 +149,24 @@ def delete_flag(ctx: click.Context, name: str, redis_url: str | None) -> None:
 @click.argument("name")
 @click.option("--key", "keys", multiple=True, help="Targeting key (stream id); repeatable.")
 @click.option("--keys-file", type=click.File("r"), help="File with one key per line ('-': stdin).")
-@click.option("--attribute", "attributes", multiple=True, metavar="KEY=VALUE",
-              help="Context attribute (repeatable).")
+@click.option(
+    "--attribute",
+    "attributes",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Context attribute (repeatable).",
+)
 @click.option("--at", "at", help="Evaluate at this ISO 8601 time instead of now (gradual).")
 @_redis_option
 @click.pass_context
 def eval_flag(
-    ctx: click.Context, name: str, keys: tuple[str, ...], keys_file: Any,
-    attributes: tuple[str, ...], at: str | None, redis_url: str | None,
+    ctx: click.Context,
+    name: str,
+    keys: tuple[str, ...],
+    keys_file: Any,
+    attributes: tuple[str, ...],
+    at: str | None,
+    redis_url: str | None,
 ) -> None:
     """Print one line per key: true / false, or the variant name when the flag has variants."""
     from gpu_tda.flags.client import utc_now

@@ -76,7 +76,10 @@ class FlagClient:
         return result
 
     def is_enabled(
-        self, name: str, key: str, attributes: Mapping[str, Any] | None = None,
+        self,
+        name: str,
+        key: str,
+        attributes: Mapping[str, Any] | None = None,
         default: bool = False,
     ) -> bool:
         """Whether flag ``name`` is on for ``key`` (``default`` when missing or on error)."""
@@ -86,7 +89,10 @@ class FlagClient:
         return result.enabled
 
     def variant(
-        self, name: str, key: str, attributes: Mapping[str, Any] | None = None,
+        self,
+        name: str,
+        key: str,
+        attributes: Mapping[str, Any] | None = None,
         default: str | None = None,
     ) -> str | None:
         """The variant ``key`` gets, or ``default`` when the flag is off, missing or has none."""

@@ -24,12 +24,12 @@ BUCKETS = 10_000
 class Reason(StrEnum):
     """Why an evaluation came out the way it did."""
 
-    MISSING = "missing"            # no such flag: the default
-    DISABLED = "disabled"          # the flag's kill switch is off
-    ALL = "all"                    # strategy all: on for everyone
-    MATCH = "match"                # the key / attributes / bucket is targeted
-    NO_MATCH = "no-match"          # the key / attributes / bucket is not targeted
-    ERROR = "error"                # evaluation failed (logged): the default
+    MISSING = "missing"  # no such flag: the default
+    DISABLED = "disabled"  # the flag's kill switch is off
+    ALL = "all"  # strategy all: on for everyone
+    MATCH = "match"  # the key / attributes / bucket is targeted
+    NO_MATCH = "no-match"  # the key / attributes / bucket is not targeted
+    ERROR = "error"  # evaluation failed (logged): the default
 
 
 class Evaluation(NamedTuple):

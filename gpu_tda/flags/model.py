@@ -30,8 +30,19 @@ from typing import Any
 SCHEMA = "gpu-tda.flag/1"
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _FIELDS = frozenset(
-    {"schema", "name", "enabled", "strategy", "percentage", "users", "attributes",
-     "start", "end", "variants", "version"}
+    {
+        "schema",
+        "name",
+        "enabled",
+        "strategy",
+        "percentage",
+        "users",
+        "attributes",
+        "start",
+        "end",
+        "variants",
+        "version",
+    }
 )
 
 
@@ -191,8 +202,12 @@ def _check_strategy_fields(flag: FlagDefinition) -> None:
         "attributes": bool(flag.attributes),
         "start/end": flag.start is not None or flag.end is not None,
     }
-    needs = {Strategy.PERCENTAGE: "percentage", Strategy.USER_LIST: "users",
-             Strategy.ATTRIBUTE_MATCH: "attributes", Strategy.GRADUAL: "start/end"}
+    needs = {
+        Strategy.PERCENTAGE: "percentage",
+        Strategy.USER_LIST: "users",
+        Strategy.ATTRIBUTE_MATCH: "attributes",
+        Strategy.GRADUAL: "start/end",
+    }
     for what, present in given.items():
         if present and needs.get(s) != what:
             raise ValueError(f"flag {n!r}: {what} does not apply to strategy {s.value!r}")

@@ -58,31 +58,41 @@ class GpuTdaProvider(AbstractProvider):
         self.client.stop()
 
     def resolve_boolean_details(
-        self, flag_key: str, default_value: bool,
+        self,
+        flag_key: str,
+        default_value: bool,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[bool]:
         return self._resolve(flag_key, default_value, evaluation_context, want_variant=False)
 
     def resolve_string_details(
-        self, flag_key: str, default_value: str,
+        self,
+        flag_key: str,
+        default_value: str,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[str]:
         return self._resolve(flag_key, default_value, evaluation_context, want_variant=True)
 
     def resolve_integer_details(
-        self, flag_key: str, default_value: int,
+        self,
+        flag_key: str,
+        default_value: int,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[int]:
         return _mismatch(default_value, "integer")
 
     def resolve_float_details(
-        self, flag_key: str, default_value: float,
+        self,
+        flag_key: str,
+        default_value: float,
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[float]:
         return _mismatch(default_value, "float")
 
     def resolve_object_details(
-        self, flag_key: str, default_value: Sequence[Any] | Mapping[str, Any],
+        self,
+        flag_key: str,
+        default_value: Sequence[Any] | Mapping[str, Any],
         evaluation_context: EvaluationContext | None = None,
     ) -> FlagResolutionDetails[Sequence[Any] | Mapping[str, Any]]:
         return _mismatch(default_value, "object")
@@ -93,7 +103,9 @@ class GpuTdaProvider(AbstractProvider):
         flag = self.client.store.get(flag_key)
         if flag is None:
             return FlagResolutionDetails(
-                value=default, reason=OFReason.ERROR, error_code=ErrorCode.FLAG_NOT_FOUND,
+                value=default,
+                reason=OFReason.ERROR,
+                error_code=ErrorCode.FLAG_NOT_FOUND,
                 error_message=f"no flag {flag_key!r}",
             )
         if want_variant and not flag.variants:
@@ -101,7 +113,8 @@ class GpuTdaProvider(AbstractProvider):
         key = ctx.targeting_key if ctx is not None else None
         if not key and (flag.variants or flag.strategy in _KEYED):
             return FlagResolutionDetails(
-                value=default, reason=OFReason.ERROR,
+                value=default,
+                reason=OFReason.ERROR,
                 error_code=ErrorCode.TARGETING_KEY_MISSING,
                 error_message=f"flag {flag_key!r} needs a targeting_key (the stream id)",
             )
@@ -109,7 +122,9 @@ class GpuTdaProvider(AbstractProvider):
         result = self.client.evaluate(flag_key, key or "", attributes)
         if result.reason is Reason.ERROR:
             return FlagResolutionDetails(
-                value=default, reason=OFReason.ERROR, error_code=ErrorCode.GENERAL,
+                value=default,
+                reason=OFReason.ERROR,
+                error_code=ErrorCode.GENERAL,
                 error_message=f"evaluating {flag_key!r} failed (see logs)",
             )
         if want_variant:
@@ -117,7 +132,9 @@ class GpuTdaProvider(AbstractProvider):
         else:
             value = result.enabled
         return FlagResolutionDetails(
-            value=value, variant=result.variant, reason=_REASONS[result.reason],
+            value=value,
+            variant=result.variant,
+            reason=_REASONS[result.reason],
             flag_metadata={"version": flag.version, "strategy": flag.strategy.value},
         )
 
@@ -127,6 +144,8 @@ _KEYED = frozenset({Strategy.PERCENTAGE, Strategy.USER_LIST, Strategy.GRADUAL})
 
 def _mismatch(default: Any, kind: str) -> FlagResolutionDetails[Any]:
     return FlagResolutionDetails(
-        value=default, reason=OFReason.ERROR, error_code=ErrorCode.TYPE_MISMATCH,
+        value=default,
+        reason=OFReason.ERROR,
+        error_code=ErrorCode.TYPE_MISMATCH,
         error_message=f"gpu-tda flags are boolean with optional string variants, not {kind}",
     )

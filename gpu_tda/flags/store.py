@@ -204,7 +204,9 @@ class FlagStore:
         if not self._in_outage:
             log.warning(
                 "flag store cannot read %s (%s); serving %d cached definition(s)",
-                self.redis_url, exc, len(self._flags),
+                self.redis_url,
+                exc,
+                len(self._flags),
             )
             self._in_outage = True
         else:

@@ -37,15 +37,26 @@ def cli(flags_url: str) -> Callable[..., Result]:
 
 
 def test_set_list_get_delete(cli, flags_url: str) -> None:
-    assert "set gpu-compute  on  percentage  30%  v1" in cli(
-        "set", "gpu-compute", "--strategy", "percentage", "--percentage", "30").output
+    assert (
+        "set gpu-compute  on  percentage  30%  v1"
+        in cli("set", "gpu-compute", "--strategy", "percentage", "--percentage", "30").output
+    )
     cli("set", "gpu-compute", "--strategy", "percentage", "--percentage", "40")
     cli("set", "shadow-compare", "--strategy", "users", "--users", "s-1, s-2", "--disabled")
     cli("set", "ab", "--strategy", "all", "--variant", "cpu:40", "--variant", "gpu:60")
-    cli("set", "eu", "--strategy", "attributes", "--attribute", "region=eu",
-        "--attribute", "tier=1")
-    cli("set", "ramp", "--strategy", "gradual", "--start", "2026-01-01T00:00:00Z",
-        "--end", "2026-01-02T00:00:00Z")
+    cli(
+        "set", "eu", "--strategy", "attributes", "--attribute", "region=eu", "--attribute", "tier=1"
+    )
+    cli(
+        "set",
+        "ramp",
+        "--strategy",
+        "gradual",
+        "--start",
+        "2026-01-01T00:00:00Z",
+        "--end",
+        "2026-01-02T00:00:00Z",
+    )
     lines = cli("list").output.splitlines()
     assert lines == [
         "ab  on  all  variants=cpu:40,gpu:60  v1",
@@ -77,20 +88,30 @@ def test_eval_prints_one_line_per_key(cli, flags_url: str, tmp_path: Path) -> No
     assert set(out) == {"true", "false"}
     stdin = cli("eval", "gpu-compute", "--keys-file", "-", input="s-1\ns-2\n").output
     assert stdin.splitlines() == out[1:3]
-    assert cli("eval", "gpu-compute", "--key", "s-1", "--key", "s-2").output.splitlines() == (
-        out[1:3])
+    assert (
+        cli("eval", "gpu-compute", "--key", "s-1", "--key", "s-2").output.splitlines() == (out[1:3])
+    )
 
 
 def test_eval_variants_attributes_gradual_and_missing(cli) -> None:
     cli("set", "ab", "--strategy", "all", "--variant", "cpu:50", "--variant", "gpu:50")
     out = cli("eval", "ab", *[a for i in range(50) for a in ("--key", f"s-{i}")]).output
     assert set(out.split()) == {"cpu", "gpu"}
-    cli("set", "ab-eu", "--strategy", "attributes", "--attribute", "region=eu",
-        "--variant", "x:100")
+    cli(
+        "set", "ab-eu", "--strategy", "attributes", "--attribute", "region=eu", "--variant", "x:100"
+    )
     assert cli("eval", "ab-eu", "--key", "k", "--attribute", "region=eu").output == "x\n"
     assert cli("eval", "ab-eu", "--key", "k", "--attribute", "region=us").output == "false\n"
-    cli("set", "ramp", "--strategy", "gradual", "--start", "2026-01-01T00:00:00",
-        "--end", "2026-01-01T10:00:00")
+    cli(
+        "set",
+        "ramp",
+        "--strategy",
+        "gradual",
+        "--start",
+        "2026-01-01T00:00:00",
+        "--end",
+        "2026-01-01T10:00:00",
+    )
     assert cli("eval", "ramp", "--key", "k", "--at", "2025-12-31T00:00:00").output == "false\n"
     assert cli("eval", "ramp", "--key", "k", "--at", "2026-01-01T10:00:00").output == "true\n"
     missing = cli("eval", "nope", "--key", "a", "--key", "b")
@@ -130,8 +151,13 @@ def test_installed_command_reaches_a_running_store_within_one_second(
     env = {**os.environ, "GPU_TDA_REDIS_URL": "redis://127.0.0.1:1/0"}
 
     def run(*args: str) -> str:
-        done = subprocess.run([str(GPU_TDA), "flags", *args, "--redis-url", flags_url],
-                              env=env, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [str(GPU_TDA), "flags", *args, "--redis-url", flags_url],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
 

@@ -33,8 +33,11 @@ def test_worker_flag_names() -> None:
 def test_gradual_rollout_follows_the_clock(flags_url: str) -> None:
     clock = Clock(START - timedelta(minutes=1))
     with FlagStore(flags_url) as store:
-        store.put(FlagDefinition(GPU_COMPUTE, Strategy.GRADUAL, start=START,
-                                 end=START + timedelta(hours=2)))
+        store.put(
+            FlagDefinition(
+                GPU_COMPUTE, Strategy.GRADUAL, start=START, end=START + timedelta(hours=2)
+            )
+        )
         flags = FlagClient(store, clock=clock)
 
         def share() -> float:

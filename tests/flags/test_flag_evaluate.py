@@ -55,7 +55,11 @@ def test_disabled_switch_wins_over_every_strategy(flag: FlagDefinition) -> None:
 def test_user_list() -> None:
     flag = FlagDefinition("f", Strategy.USER_LIST, users=("s-1", "s-3"))
     assert [evaluate(flag, k, now=NOW).enabled for k in ("s-1", "s-2", "s-3", "")] == [
-        True, False, True, False]
+        True,
+        False,
+        True,
+        False,
+    ]
     assert evaluate(flag, "s-2", now=NOW).reason is Reason.NO_MATCH
 
 
@@ -167,7 +171,10 @@ def test_same_answers_in_another_process() -> None:
     env = {**os.environ, "PYTHONHASHSEED": "12345"}  # a different str hash() salt
     out = subprocess.run(
         [sys.executable, "-c", _CHILD, flag.to_json()],
-        env=env, capture_output=True, text=True, check=True,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     here = [list(evaluate(flag, k, now=NOW)[:2]) for k in KEYS[:2000]]
     assert json.loads(out) == here
