@@ -5,7 +5,8 @@
 
 An embedded broker, a ``gpu-tda worker`` in its own process (``--backend``, window 128 /
 stride 32, maxdim 0, linger 1 ms, fetch wait ``--fetch-max-wait-ms``) and, in this process, a
-producer sending binary messages of ``--points`` 3-D points, each stamped with its send time.
+producer sending messages of ``--points`` 3-D points (``--encoding``, binary by default), each
+stamped with its send time.
 Per step (``--step-s`` seconds at one offered rate): achieved throughput (the worker's
 ``tda_points_total`` over the step) and the end-to-end latency of every window of the step,
 from its last point's ``ts`` (point produced) to the moment this process received the diagram
@@ -125,11 +126,17 @@ async def worker_on_embedded_broker(
 
 
 class Producer:
-    """Binary point messages at a steady rate, each stamped with its send time (ms)."""
+    """Point messages (``encoding``: binary or json) at a steady rate, each stamped with its
+    send time (ms)."""
 
-    def __init__(self, bootstrap: str, topic: str, streams: int, points: int, seed: int = 0):
+    def __init__(
+        self, bootstrap: str, topic: str, streams: int, points: int, encoding: str, seed: int = 0
+    ):
         from aiokafka import AIOKafkaProducer
 
+        from gpu_tda.streaming import encode_points_binary, encode_points_json
+
+        self.encode = encode_points_json if encoding == "json" else encode_points_binary
         self.topic = topic
         self.points = points
         self.keys = [f"s-{i}".encode() for i in range(streams)]
@@ -139,8 +146,6 @@ class Producer:
 
     async def run(self, rate: float, seconds: float) -> None:
         """Offer ``rate`` points/s for ``seconds`` (messages sent in 5 ms ticks)."""
-        from gpu_tda.streaming import encode_points_binary
-
         tick = 0.005
         start = time.monotonic()
         sent = 0
@@ -151,7 +156,7 @@ class Producer:
                 pts = self.rng.normal(size=(self.points, 3))
                 ts = int(time.time() * 1000)
                 await self.producer.send(
-                    self.topic, encode_points_binary(pts, ts), key=self.keys[i % len(self.keys)]
+                    self.topic, self.encode(pts, ts), key=self.keys[i % len(self.keys)]
                 )
                 i += 1
                 sent += self.points
@@ -222,7 +227,7 @@ async def ramp(args: argparse.Namespace) -> dict[str, Any]:
         port,
         worker,
     ):
-        producer = Producer(bootstrap, topics["input"], args.streams, args.points)
+        producer = Producer(bootstrap, topics["input"], args.streams, args.points, args.encoding)
         latencies = Latencies(bootstrap, topics["output"])
         try:
             await producer.producer.start()
@@ -275,8 +280,8 @@ def write(result: dict[str, Any], args: argparse.Namespace, info: dict[str, Any]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     setup = {k: getattr(args, k) for k in ("window", "stride", "maxdim", "backend", "streams",
-                                           "points", "linger_ms", "fetch_max_wait_ms", "step_s",
-                                           "goal_ms")}  # fmt: skip
+                                           "points", "encoding", "linger_ms", "fetch_max_wait_ms",
+                                           "step_s", "goal_ms")}  # fmt: skip
     doc = {"machine": info, "setup": setup, **result}
     (out / "load_ramp.json").write_text(json.dumps(doc, indent=2) + "\n")
     lines = [
@@ -365,6 +370,7 @@ def main() -> None:
     parser.add_argument("--backend", default="cpu")
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--points", type=int, default=8, help="points per message")
+    parser.add_argument("--encoding", choices=("binary", "json"), default="binary")
     parser.add_argument("--linger-ms", default="0")
     parser.add_argument("--fetch-max-wait-ms", default="10")
     parser.add_argument("--out", default=str(Path(__file__).resolve().parent / "results"))
