@@ -112,19 +112,18 @@ def _serialize_simulated_kernels() -> None:
 class SideStream:
     """A non-blocking device stream, for work queued beside the compute thread's batches.
 
-    Work on the legacy default stream waits for everything queued there before it, and a
-    host-to-device copy on it blocks the calling thread until then. So the worker's ring
-    buffers (appends and gathers on the event loop, while the compute thread runs batches on
-    the default stream) get a stream of their own. Work on it is ordered only with itself:
-    ``synchronize`` before another stream reads what it wrote. Arrays allocated inside
-    ``with stream:`` come from CuPy's pool for this stream, which reuses their memory only on
-    this stream once they are freed: free them after their last reader finished. numba, before
-    it launches a kernel on CuPy arrays, waits for the stream they are exported on (CuPy's
-    current stream): launch this stream's kernels inside ``with stream:`` too, or they wait for
-    the default stream after all.
+    The worker's ring buffers (appends and gathers on the event loop, while the compute thread
+    runs batches on the default stream) get a stream of their own, so their copies and kernels
+    never queue behind a batch's kernels, and no implicit synchronization with the default
+    stream (a launch on older numba-cuda, a synchronous copy) can hold the event loop up. Work
+    on it is ordered only with itself: whoever reads what it wrote from another stream first
+    ``wait_for``s an event ``record``ed after the write (on the device: no host waits). Arrays
+    allocated inside ``with stream:`` come from CuPy's pool for this stream, which reuses their
+    memory only on this stream once they are freed: free them after their last reader finished.
 
-    ``launch`` is the stream to put in a kernel's launch configuration. Under the simulator,
-    where every launch runs at once, it is the simulator's stand-in and the rest is a no-op.
+    ``launch`` is the stream to put in a kernel's launch configuration; launch inside
+    ``with stream:``, where CuPy's current stream is this one. Under the simulator, where every
+    launch runs at once, ``launch`` and the events are the simulator's stand-ins.
     """
 
     def __init__(self) -> None:
@@ -148,10 +147,37 @@ class SideStream:
         if self._cupy is not None:
             self._cupy.__exit__(*exc)
 
-    def synchronize(self) -> None:
-        """Wait until all the work queued on this stream has finished."""
-        if self._cupy is not None:
-            self._cupy.synchronize()
+    def upload(self, host: np.ndarray) -> Any:
+        """A new device array holding ``host``, copied on this stream (CuPy's ``asarray`` may
+        fall back to a synchronous copy on the default stream); ``host`` itself under the
+        simulator."""
+        host = np.ascontiguousarray(host)
+        if self._cupy is None:
+            return host
+        import cupy
+
+        with self._cupy:
+            array = cupy.empty(host.shape, dtype=host.dtype)
+        array.set(host, stream=self._cupy)
+        return array
+
+    def record(self) -> Any:
+        """An event that completes once the work queued on this stream so far has finished."""
+        if self._cupy is None:
+            event = numba_cuda().event()
+            event.record(self.launch)
+            return event
+        return self._cupy.record()
+
+
+def wait_for(event: Any) -> None:
+    """Make the calling thread's current device stream wait for ``event`` (a
+    ``SideStream.record``) before its next work: on the device, the host goes on at once."""
+    if simulator_enabled():
+        return
+    import cupy
+
+    cupy.cuda.get_current_stream().wait_event(event)
 
 
 def exact_float64_ops() -> tuple[Callable[..., Any], Callable[..., Any]]:

@@ -52,10 +52,13 @@ def persistence_batch_fn(
 def persistence_of_batch_fn(
     batch: DeviceBatch, *, maxdim: int, threshold: float
 ) -> list[list[np.ndarray]]:
-    """The default device compute function: the GPU engine on ``batch.points`` (in place)."""
+    """The default device compute function: the GPU engine on ``batch.points`` (in place),
+    once the rings' stream has written them."""
+    from gpu_tda import device
     from gpu_tda.api import DEFAULT_MEMORY_LIMIT
     from gpu_tda.gpu_engine import default_engine
 
+    device.wait_for(batch.ready)
     return default_engine().persistence_of_batch(
         batch.points, maxdim, threshold, DEFAULT_MEMORY_LIMIT
     )

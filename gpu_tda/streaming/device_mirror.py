@@ -14,10 +14,12 @@ rebalance or a device failure, older points are on the host only), and holds the
 ``capacity`` points; a window is gathered only when all its points are in the slot, others
 keep the host path. Intake and rebalancing both run on the event loop: no locking is needed.
 
-All rings share one ``device.SideStream``; so does joining two gathered batches. None of it
-waits for the compute thread's batches on the default stream, and every gathered batch is
-complete before the compute thread gets it. A batch's memory returns to that stream's pool when
-the batch is dropped, which is after the compute thread copied its results to the host.
+All rings share one ``device.SideStream`` (made with the first slot: a device that cannot
+make it leaves every stream on the host path); so does joining two gathered batches. None of it
+waits for the compute thread's batches on the default stream. Each ``DeviceBatch`` carries the
+event after which its points are written (``ready``), which the compute side waits for on the
+device before reading them. A batch's memory returns to the rings' stream's pool when the batch
+is dropped, after the compute side copied its results to the host.
 """
 
 from __future__ import annotations
@@ -46,27 +48,29 @@ class DeviceBatch:
 
     ``indices``: the windows' positions in the job's due list; ``points``: their
     (B, size, dim) float64 device array; ``windows``: the same windows' host points, from
-    which the CPU redoes them when the GPU call fails; ``stream``: the rings' stream.
+    which the CPU redoes them when the GPU call fails; ``stream``: the rings' stream, on which
+    ``points`` were written; ``ready``: an event that completes once they are (``wait_for`` it
+    before reading ``points`` on another stream).
     """
 
     indices: list[int]
     points: Any
     windows: list[np.ndarray]
     stream: device.SideStream
+    ready: Any
 
     def shifted(self, base: int) -> DeviceBatch:
         """The same batch in a due list that has ``base`` windows before this one's."""
-        return DeviceBatch([base + i for i in self.indices], self.points, self.windows, self.stream)
+        indices = [base + i for i in self.indices]
+        return DeviceBatch(indices, self.points, self.windows, self.stream, self.ready)
 
     def joined(self, later: DeviceBatch) -> DeviceBatch:
-        """This batch followed by ``later`` (same size and dimension), joined on the device,
-        complete when this returns."""
+        """This batch followed by ``later`` (same size and dimension), joined on the rings'
+        stream."""
         with self.stream:
             points = device.array_module().concatenate((self.points, later.points))
-        self.stream.synchronize()
-        return DeviceBatch(
-            self.indices + later.indices, points, self.windows + later.windows, self.stream
-        )
+        indices, windows = self.indices + later.indices, self.windows + later.windows
+        return DeviceBatch(indices, points, windows, self.stream, self.stream.record())
 
 
 @dataclass
@@ -87,7 +91,7 @@ class DeviceMirror:
             )
         self.capacity = int(capacity)
         self._initial_slots = int(initial_slots)
-        self._stream = device.SideStream()
+        self._stream: device.SideStream | None = None
         self._rings: dict[int, DeviceRingBuffers] = {}
         self._free: dict[int, list[int]] = {}
         self._slots: dict[tuple[int | None, str], _Slot] = {}
@@ -144,7 +148,8 @@ class DeviceMirror:
                 log.exception("device ring gather failed; %d windows use host points", len(rows))
                 continue
             host = [due[i].points for i in indices]
-            batches[(size, dim)] = DeviceBatch(indices, points, host, self._stream)
+            stream = self._rings[dim].stream
+            batches[(size, dim)] = DeviceBatch(indices, points, host, stream, stream.record())
         return batches
 
     def release(self, partition: int) -> None:
@@ -171,6 +176,8 @@ class DeviceMirror:
         """A free slot of the ring of dimension ``dim`` (created or doubled as needed), reset."""
         ring = self._rings.get(dim)
         if ring is None:
+            if self._stream is None:
+                self._stream = device.SideStream()
             ring = DeviceRingBuffers(self.capacity, dim, self._initial_slots, self._stream)
             self._rings[dim] = ring
             self._free[dim] = list(range(ring.slots - 1, -1, -1))

@@ -5,8 +5,9 @@ slot; ``gather`` assembles due windows into a (B, n, dim) device batch for
 ``GpuEngine.persistence_of_batch``. The per-slot point counters stay on the host.
 
 All the rings' device work runs on a ``device.SideStream``, not the default stream where the
-compute thread's batches run, so an append on the event loop does not wait for them. A gather
-waits for its own stream before it returns: the batch is complete when any stream reads it.
+compute thread's batches run, so an append on the event loop never waits for them. A gathered
+batch is complete once the work queued on that stream is: ``record`` an event after the gather
+and ``device.wait_for`` it on the stream that reads the batch (``DeviceMirror`` does).
 """
 
 from __future__ import annotations
@@ -97,13 +98,13 @@ class DeviceRingBuffers:
         keep_sorted = rank >= counts[sorted_ids] - self.capacity
         rows = order[keep_sorted]
         positions = self._written[sorted_ids[keep_sorted]] + rank[keep_sorted]
-        xp = self._xp
+        upload = self.stream.upload
         with self.stream:
             scatter_points(
                 self._ring,
-                xp.asarray(pts[rows] if isinstance(pts, np.ndarray) else pts[xp.asarray(rows)]),
-                xp.asarray(slot_ids[rows]),
-                xp.asarray(positions),
+                upload(pts[rows]) if isinstance(pts, np.ndarray) else pts[upload(rows)],
+                upload(slot_ids[rows]),
+                upload(positions),
                 self._threads,
                 self._blocks,
                 self.stream.launch,
@@ -112,9 +113,9 @@ class DeviceRingBuffers:
 
     def gather(self, slots: Any, starts: Any, size: int) -> Any:
         """Windows ``[starts[b], starts[b] + size)`` of slots ``slots[b]`` as a (B, size, dim)
-        float64 device batch, complete when this returns. Each window must still be held in
-        its ring. The batch's memory goes back to this ring's stream when it is freed: keep it
-        until its readers on other streams have finished (``to_host`` waits for them)."""
+        float64 device batch, queued on ``stream`` (see the module doc). Each window must still
+        be held in its ring. The batch's memory goes back to ``stream``'s pool when it is
+        freed: keep it until its readers on other streams have finished."""
         slot_ids = np.asarray(slots, dtype=np.int64).reshape(-1)
         first = np.asarray(starts, dtype=np.int64).reshape(-1)
         if slot_ids.shape != first.shape:
@@ -132,19 +133,16 @@ class DeviceRingBuffers:
                 f"not in the ring, which holds points {max(0, held[b] - self.capacity)}.."
                 f"{held[b] - 1}"
             )
-        xp = self._xp
         with self.stream:
-            out = gather_windows(
+            return gather_windows(
                 self._ring,
-                xp.asarray(slot_ids),
-                xp.asarray(first),
-                xp.empty((slot_ids.shape[0], size, self.dim), dtype=np.float64),
+                self.stream.upload(slot_ids),
+                self.stream.upload(first),
+                self._xp.empty((slot_ids.shape[0], size, self.dim), dtype=np.float64),
                 self._threads,
                 self._blocks,
                 self.stream.launch,
             )
-        self.stream.synchronize()
-        return out
 
     def memory_bytes(self) -> int:
         """Device bytes held by the ring array."""
@@ -172,7 +170,9 @@ def warm_up() -> float:
     started = time.perf_counter()
     rings = DeviceRingBuffers(capacity=2, dim=1, slots=1)
     rings.append_many(np.zeros(1, dtype=np.int64), np.array([[1.5]]))
-    got = device.to_host(rings.gather(np.zeros(1, np.int64), np.zeros(1, np.int64), 1))
+    batch = rings.gather(np.zeros(1, np.int64), np.zeros(1, np.int64), 1)
+    device.wait_for(rings.stream.record())
+    got = device.to_host(batch)
     if got.tolist() != [[[1.5]]]:
         raise RuntimeError(f"the device ring gave back {got.tolist()} for the point [1.5]")
     return time.perf_counter() - started

@@ -199,35 +199,51 @@ def test_a_failed_device_append_sends_its_streams_to_the_host(rng, monkeypatch):
     assert set(_gathered(job)) == _still_held(job, feed.state, {"a": origin}) != set()
 
 
-def test_ring_work_runs_on_the_rings_stream_and_compute_on_the_default(rng, monkeypatch):
+def test_ring_work_runs_on_the_rings_stream_and_compute_waits_for_it(rng, monkeypatch):
     """Intake must not queue behind the compute thread's batches: every ring kernel is launched
-    on the mirror's side stream, which each gather and join waits for before the batch leaves;
-    the engine's kernels stay on the default stream."""
+    on the mirror's side stream, each gathered or joined batch carries the event recorded after
+    it on that stream, and the compute side waits for that event before its first kernel
+    (which runs on the default stream)."""
     from numba.cuda.simulator import kernel
 
     from gpu_tda import device
-    from gpu_tda.gpu_engine import GpuEngine
+    from gpu_tda.streaming.batch import persistence_of_batch_fn
 
-    streams: dict[str, set[int]] = {}
+    launches: list[tuple[str, int]] = []
     configure = kernel.FakeCUDAKernel.__getitem__
 
     def record(self, configuration):
         stream = configuration[2] if len(configuration) > 2 else 0
-        streams.setdefault(self.fn.__name__, set()).add(id(stream) if stream else 0)
+        launches.append((self.fn.__name__, id(stream) if stream else 0))
         return configure(self, configuration)
 
-    synced: list[int] = []
     monkeypatch.setattr(kernel.FakeCUDAKernel, "__getitem__", record)
-    monkeypatch.setattr(device.SideStream, "synchronize", lambda self: synced.append(id(self)))
     feed = Feed(rng, {"a": 2, "b": 2})
     first, second = feed.job(8, max_points=3), feed.job(8, max_points=3)
-    gathers = len(synced)
+    gathered = first.device_batches[(8, 2)], second.device_batches[(8, 2)]
     first.merge(second)
     batch = first.device_batches[(8, 2)]
     ring_stream = id(batch.stream.launch)
-    assert streams.pop("_scatter_kernel") == streams.pop("_gather_kernel") == {ring_stream}
-    assert set(synced) == {id(batch.stream)}
-    assert gathers >= 2 and len(synced) > gathers  # each gather waits, and so does the join
+    assert {name for name, _ in launches} == {"_scatter_kernel", "_gather_kernel"}
+    assert {stream for _, stream in launches} == {ring_stream}
+    events = [b.ready for b in (*gathered, batch)]
+    assert all(e is not None for e in events) and len({id(e) for e in events}) == 3
 
-    GpuEngine().persistence_of_batch(batch.points, 1, np.inf)
-    assert streams and all(launched == {0} for launched in streams.values())
+    launches.clear()
+    waited: list[object] = []
+    monkeypatch.setattr(device, "wait_for", lambda event: waited.append((event, len(launches))))
+    persistence_of_batch_fn(batch, maxdim=1, threshold=np.inf)
+    assert waited == [(batch.ready, 0)]  # before the engine's first kernel
+    assert launches and {stream for _, stream in launches} == {0}
+
+
+def test_a_device_without_streams_leaves_every_stream_on_the_host(rng, monkeypatch):
+    from gpu_tda import device
+
+    def broken():
+        raise RuntimeError("injected: no stream on this device")
+
+    monkeypatch.setattr(device, "SideStream", broken)
+    feed = Feed(rng, {"a": 2})
+    job = feed.job(12)
+    assert job.due and not job.device_batches and feed.mirror.origin(0, "a") is None
