@@ -29,8 +29,11 @@ MAX_DIGITS = 19
 
 def _power_table() -> np.ndarray:
     """(MAX_Q - MIN_Q + 1, 2) uint64: the high and low words of ``5**q`` normalized to 128 bits
-    (top bit set); truncated for q >= 0, rounded up for q < 0 (an upper bound of the reciprocal,
-    as the method's error analysis requires)."""
+    (top bit set): truncated for q >= 0; for q < 0 the reciprocal, rounded up for q >= -27 (where
+    it fits 128 bits exactly) and computed wider then truncated below. This is fast_float's
+    table; the checks in ``to_float64`` that refuse what it cannot decide are Go's
+    (``eiselLemire64``), correct on this table by Mushtak and Lemire's analysis of the method,
+    and tested against ``float()`` at and around half-way points."""
     rows = []
     for q in range(MIN_Q, MAX_Q + 1):
         if q >= 0:
@@ -74,6 +77,7 @@ def _mul128(a, b):
 def to_float64(w, q, negative):
     """(ok, value): the double nearest ``(-1 if negative else 1) * w * 10**q`` for a uint64
     ``w``; ok is False when this cannot decide (see the module doc), value then meaningless."""
+    w = np.uint64(w)  # numba mixing a signed w into the uint64 arithmetic would round it
     if w == _U0:
         return True, -0.0 if negative else 0.0
     if w <= _TWO53 and -22 <= q <= 22:  # Clinger: one correctly rounded operation
