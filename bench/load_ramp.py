@@ -130,7 +130,13 @@ class Producer:
     send time (ms)."""
 
     def __init__(
-        self, bootstrap: str, topic: str, streams: int, points: int, encoding: str, seed: int = 0
+        self,
+        bootstrap: str,
+        topic: str,
+        streams: int,
+        points: int,
+        encoding: str = "binary",
+        seed: int = 0,
     ):
         from aiokafka import AIOKafkaProducer
 
