@@ -22,15 +22,15 @@ import numba as nb
 import numpy as np
 
 from gpu_tda.streaming.decimal_float import MAX_DIGITS, to_float64
+from gpu_tda.streaming.decode import FLAG_TS, HEADER, MAGIC, MAX_DIM, TS, VERSION
 
 OK, REFUSED = 0, 1
 """``json_to_binary``'s status of each message."""
 
-MAX_DIM = 65535
 _MAX_INT_DIGITS = 15  # an integer literal this long is an exact double, whatever numpy makes of it
 _MAX_TS_DIGITS = 18  # fits an int64
-_HEADER = 16
-_TS = 8
+_HEADER, _TS, _VERSION, _FLAG_TS = HEADER.size, TS.size, VERSION, FLAG_TS  # decode's layout
+_MAGIC = np.frombuffer(MAGIC, dtype=np.uint8).copy()
 _TEN = np.uint64(10)
 _POINTS_KEY = np.frombuffer(b"points", dtype=np.uint8).copy()
 
@@ -258,9 +258,10 @@ def _message(raw, pos, end, out, at):
         pos = _skip_ws(raw, pos + 1, end)
     if _skip_ws(raw, pos + 1, end) != end or n == -1:
         return -1
-    out[at], out[at + 1], out[at + 2], out[at + 3] = 71, 84, 68, 65  # b"GTDA"
-    out[at + 4] = 1  # version
-    out[at + 5] = 1 if has_ts else 0
+    for j in range(_MAGIC.shape[0]):
+        out[at + j] = _MAGIC[j]
+    out[at + 4] = _VERSION
+    out[at + 5] = _FLAG_TS if has_ts else 0
     out[at + 6] = dim & 0xFF
     out[at + 7] = dim >> 8
     for b in range(4):

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numba as nb
 import numpy as np
 
+from gpu_tda.streaming.decode import FLAG_TS, HEADER, TS, VERSION
+
 META_OFFSET, META_TS, META_START = 0, 1, 2
 """Columns of a store's per-point metadata: its message's offset and timestamp, and the
 per-stream index of that message's first point."""
@@ -33,9 +35,7 @@ OK, BAD = 0, 1
 """``append_binary``'s status of each message: applied, or refused (``decode`` says why)."""
 
 _N_WIN = len(WIN_COLUMNS)
-_VERSION = 1
-_FLAG_TS = 1
-_HEADER = 16
+_VERSION, _FLAG_TS, _HEADER, _TS = VERSION, FLAG_TS, HEADER.size, TS.size  # decode's layout
 
 
 @nb.njit(cache=True, nogil=True)
@@ -166,10 +166,10 @@ def _check_binary(raw, words, start, length, dim):
     has_ts = (raw[start + 5] & _FLAG_TS) != 0
     ts = nb.int64(0)
     if has_ts:
-        if length < _HEADER + 8:
+        if length < _HEADER + _TS:
             return -1, 0, False, 0
         ts = words[(start + _HEADER) // 8]
-        header += 8
+        header += _TS
     if d == 0 or n == 0 or length != header + 8 * n * d or d != dim:
         return -1, 0, False, 0
     first = (start + header) // 8
