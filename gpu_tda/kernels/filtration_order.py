@@ -56,38 +56,57 @@ def sort_simplices(
 
 
 _RADIX_FROM = 64
-"""Below this many keys a comparison sort is faster than the byte passes."""
+"""Below this many keys a comparison sort is faster than the digit passes."""
 
 
 @nb.njit(cache=True, nogil=True)
 def sort_keys(keys: np.ndarray) -> None:
-    """Sort uint64 keys in place: least significant byte first, one scatter per byte in which
-    the keys differ (a handful: diameters share their exponent bits, indices their top bits),
-    with every byte's counts taken in one first pass."""
-    m = keys.shape[0]
-    if m < _RADIX_FROM:
+    """Sort uint64 keys in place (radix, a byte at a time)."""
+    if keys.shape[0] < _RADIX_FROM:
         keys.sort()
         return
-    counts = np.zeros((8, 256), dtype=np.int64)
+    radix_sort(keys, 0, 8)
+
+
+@nb.njit(cache=True, nogil=True)
+def sort_keys_by_upper_half(keys: np.ndarray) -> None:
+    """Sort uint64 keys in place by their upper 32 bits alone, stably: keys whose upper halves
+    tie keep the order they came in. Three 11-bit passes where ``sort_keys`` takes six bytes."""
+    if keys.shape[0] < _RADIX_FROM:
+        stable = np.argsort(keys >> np.uint64(32), kind="mergesort")
+        keys[:] = keys[stable]
+        return
+    radix_sort(keys, 32, 11)
+
+
+@nb.njit(cache=True, nogil=True)
+def radix_sort(keys: np.ndarray, low_bit: int, digit_bits: int) -> None:
+    """Stable in-place sort of uint64 keys by bits [low_bit, 64), least significant digit
+    first: one scatter per digit in which the keys differ (a handful: diameters share their
+    exponent bits, indices their top bits), with every digit's counts taken in one first pass."""
+    m = keys.shape[0]
+    digits = (64 - low_bit + digit_bits - 1) // digit_bits
+    mask = np.uint64((1 << digit_bits) - 1)
+    counts = np.zeros((digits, 1 << digit_bits), dtype=np.int64)
     for t in range(m):
-        key = keys[t]
-        for byte in range(8):
-            counts[byte, np.int64((key >> np.uint64(8 * byte)) & np.uint64(0xFF))] += 1
+        key = keys[t] >> np.uint64(low_bit)
+        for digit in range(digits):
+            counts[digit, np.int64((key >> np.uint64(digit * digit_bits)) & mask)] += 1
     src = keys
     dst = np.empty_like(keys)
-    for byte in range(8):
-        row = counts[byte]
-        if row.max() == m:  # every key has the same byte here
+    for digit in range(digits):
+        row = counts[digit]
+        if row.max() == m:  # every key has the same digit here
             continue
         total = 0
-        for b in range(256):
+        for b in range(row.shape[0]):
             c = row[b]
             row[b] = total
             total += c
-        shift = np.uint64(8 * byte)
+        shift = np.uint64(low_bit + digit * digit_bits)
         for t in range(m):
             key = src[t]
-            b = np.int64((key >> shift) & np.uint64(0xFF))
+            b = np.int64((key >> shift) & mask)
             dst[row[b]] = key
             row[b] += 1
         src, dst = dst, src

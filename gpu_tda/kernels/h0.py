@@ -7,7 +7,7 @@ import numba as nb
 import numpy as np
 
 from gpu_tda.kernels.distances import squared_distances
-from gpu_tda.kernels.filtration_order import sort_keys
+from gpu_tda.kernels.filtration_order import sort_keys_by_upper_half
 from gpu_tda.kernels.working_column import float32_bits
 
 
@@ -130,8 +130,9 @@ def sorted_edges(
     """All edges of length <= threshold in filtration order: (diameters, indices, ends).
 
     ``ends[t]`` holds edge t's two vertices, larger first (int32), decoded here once for all the
-    passes that follow. Each edge sorts as one key: its length's float32 bits over its vertex
-    pair (i, j), which orders ties exactly as the index C(i, 2) + j does.
+    passes that follow. Each edge is one key: its length's float32 bits over its vertex pair
+    (i, j). The keys are made in decreasing index order, which is the order of ties, and sorted
+    stably by length alone: the same order as sorting whole keys, in half the passes.
     """
     n = dist.shape[0]
     if n > MAX_VERTICES:
@@ -143,14 +144,15 @@ def sorted_edges(
                 count += 1
     keys = np.empty(count, dtype=np.uint64)
     t = 0
-    for i in range(n):
-        for j in range(i):
-            d = dist[i, j]
+    for i in range(n - 1, -1, -1):
+        row = dist[i]
+        for j in range(i - 1, -1, -1):
+            d = row[j]
             if d <= threshold:
-                pair = np.uint64((i << 16) | j) ^ _LOW32  # complemented: ties, larger index first
+                pair = np.uint64((i << 16) | j) ^ _LOW32  # complemented: decode_edge_keys' form
                 keys[t] = (np.uint64(float32_bits(d)) << np.uint64(32)) | pair
                 t += 1
-    sort_keys(keys)
+    sort_keys_by_upper_half(keys)
     return decode_edge_keys(keys)
 
 

@@ -17,7 +17,7 @@ from gpu_tda.kernels.cohomology import classify_all, reduce_coboundary, set_asid
 from gpu_tda.kernels.combinatorics import binomial_table, simplex_vertices
 from gpu_tda.kernels.distances import enclosing_radius, pairwise_distances
 from gpu_tda.kernels.edge_sweep import classify_edges, triangle_columns
-from gpu_tda.kernels.filtration_order import sort_keys, sort_simplices
+from gpu_tda.kernels.filtration_order import sort_keys, sort_keys_by_upper_half, sort_simplices
 from gpu_tda.kernels.h0 import edge_vertices, h0_kruskal, sorted_edges
 
 
@@ -237,6 +237,26 @@ def test_sort_keys_sorts_like_numpy(m, fixed, varying, seed) -> None:
     got = keys.copy()
     sort_keys(got)
     assert (got == np.sort(keys)).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 3000),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 2**32 - 1),
+    st.integers(0, 10_000),
+)
+def test_sort_keys_by_upper_half_is_stable(m, fixed, varying, seed) -> None:
+    """Ordered by the upper 32 bits alone, ties kept in their input order (few or many ties,
+    below and above the radix cutoff)."""
+    rng = np.random.default_rng(seed)
+    upper = (rng.integers(0, 2**32, size=m, dtype=np.uint64) & np.uint64(varying)) | (
+        np.uint64(fixed) & ~np.uint64(varying)
+    )
+    keys = (upper << np.uint64(32)) | rng.integers(0, 2**32, size=m, dtype=np.uint64)
+    got = keys.copy()
+    sort_keys_by_upper_half(got)
+    assert (got == keys[np.argsort(upper, kind="stable")]).all()
 
 
 def _brute_triangles(dist: np.ndarray, threshold: float) -> dict[int, float]:
