@@ -227,15 +227,20 @@ def h0_kruskal(
     m = edge_diams.shape[0]
     deaths = np.empty(n, dtype=np.float32)
     n_deaths = 0
-    cycle = np.empty(m, dtype=np.int64)
+    cycle = np.empty(m, dtype=np.int64)  # filled from the back: reverse filtration order
     n_cycle = 0
     components = n
     for t in range(m):
+        if components == 1:  # one tree already: every later edge closes a cycle, no finds
+            for rest in range(t, m):
+                n_cycle += 1
+                cycle[m - n_cycle] = rest
+            break
         ri = _find(parent, ends[t, 0])
         rj = _find(parent, ends[t, 1])
         if ri == rj:
-            cycle[n_cycle] = t
             n_cycle += 1
+            cycle[m - n_cycle] = t
             continue
         if rank[ri] < rank[rj]:
             ri, rj = rj, ri
@@ -246,4 +251,4 @@ def h0_kruskal(
         if edge_diams[t] > 0:
             deaths[n_deaths] = edge_diams[t]
             n_deaths += 1
-    return deaths[:n_deaths].copy(), components, cycle[:n_cycle][::-1].copy()
+    return deaths[:n_deaths].copy(), components, cycle[m - n_cycle :]
