@@ -84,7 +84,7 @@ def classify_edges(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(pivot diameters, pivot indices, apparent flags) of the dimension-1 columns, the sorted
     edges (``h0.sorted_edges``) at positions ``col_pos``: ``cohomology.classify_all`` for dim 1,
-    by the sweep."""
+    by the sweep, with the apparent test and the triangle index written out for an edge."""
     n = dist.shape[0]
     zero = edge_zero_pivots(n, edge_d, ends)
     ncols = col_pos.shape[0]
@@ -92,20 +92,46 @@ def classify_edges(
     pivot_i = np.empty(ncols, np.int64)
     apparent = np.zeros(ncols, np.bool_)
     verts = np.empty(2, dtype=np.int64)
-    scratch = np.empty(3, dtype=np.int64)
     for c in range(ncols):
         t = col_pos[c]
-        verts[0] = ends[t, 0]
-        verts[1] = ends[t, 1]
-        v = zero[t]
+        x = np.int64(ends[t, 0])
+        y = np.int64(ends[t, 1])
+        v = np.int64(zero[t])
         pd = edge_d[t]
         if v != -1:
-            apparent[c] = is_apparent(dist, 1, pd, verts, v, scratch)
+            apparent[c] = _edge_is_apparent(dist, pd, x, y, v)
         else:
+            verts[0] = x
+            verts[1] = y
             pd, v = earliest_cofacet(dist, sorted_dist, order, 1, threshold, pd, verts)
         pivot_d[c] = pd
-        pivot_i[c] = -1 if v == -1 else cofacet_index(binom, 1, edge_i[t], verts, v)
+        pivot_i[c] = -1 if v == -1 else _triangle_index(binom, x, y, v)
     return pivot_d, pivot_i, apparent
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _edge_is_apparent(dist, d, x, y, v):
+    """``coboundary.is_apparent`` for edge (x > y) of length d and its zero-pivot vertex v.
+
+    The triangle's edges are all within d. Its facets, latest first in filtration order, drop
+    its vertices from the largest down, and the first of them still of length d is the
+    triangle's pivot: the pair is apparent when that facet is (x, y) itself.
+    """
+    if v > x:  # (x, y) is the facet dropping v, the first one
+        return True
+    if v > y:  # first (v, y), then (x, y)
+        return dist[v, y] != d
+    return dist[y, v] != d and dist[x, v] != d  # first (y, v), then (x, v), then (x, y)
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _triangle_index(binom, x, y, v):
+    """Index of the triangle of edge (x > y) and vertex v (``coboundary.cofacet_index``)."""
+    if v > x:
+        return binom[3, v] + binom[2, x] + binom[1, y]
+    if v > y:
+        return binom[3, x] + binom[2, v] + binom[1, y]
+    return binom[3, x] + binom[2, y] + binom[1, v]
 
 
 @nb.njit(cache=True, nogil=True)
