@@ -37,3 +37,13 @@ def simplex_vertices(index: np.int64, dim: int, n: int, binom: np.ndarray, out: 
         out[pos] = lo
         index -= binom[k, lo]
         top = lo - 1
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def triangle_index(binom: np.ndarray, x: int, y: int, z: int) -> np.int64:
+    """Index of triangle {x, y, z}, given x > y (z anywhere else)."""
+    if z > x:
+        return binom[3, z] + binom[2, x] + binom[1, y]
+    if z > y:
+        return binom[3, x] + binom[2, z] + binom[1, y]
+    return binom[3, x] + binom[2, y] + binom[1, z]

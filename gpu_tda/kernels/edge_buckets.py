@@ -21,6 +21,7 @@ import numba as nb
 import numpy as np
 
 from gpu_tda.kernels.bits import leading_zeros, trailing_zeros
+from gpu_tda.kernels.combinatorics import triangle_index
 from gpu_tda.kernels.h0 import tie_group
 
 MAX_BYTES = 2 << 20
@@ -109,16 +110,6 @@ def add_coboundary(
         occupied[r >> 6] |= _ONE << np.uint64(r & 63)
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
-def _triangle_index(binom, x, y, z):
-    """Index of triangle {x, y, z} given x > y."""
-    if z > x:
-        return binom[3, z] + binom[2, x] + binom[1, y]
-    if z > y:
-        return binom[3, x] + binom[2, z] + binom[1, y]
-    return binom[3, x] + binom[2, y] + binom[1, z]
-
-
 @nb.njit(cache=True, nogil=True)
 def pivot(buckets: tuple, binom: np.ndarray) -> tuple[np.float32, np.int64]:
     """The column's pivot (diameter, triangle index), or (0, -1) when it is zero."""
@@ -146,7 +137,7 @@ def pivot(buckets: tuple, binom: np.ndarray) -> tuple[np.float32, np.int64]:
     for s in range(r, end):
         z = _top_vertex(rows, s)
         if z != -1:
-            best = max(best, _triangle_index(binom, ends[s, 0], ends[s, 1], z))
+            best = max(best, triangle_index(binom, ends[s, 0], ends[s, 1], z))
     return edge_d[r], best
 
 

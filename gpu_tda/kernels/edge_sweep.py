@@ -22,7 +22,7 @@ import numpy as np
 from gpu_tda.kernels import pivot_index as pmap
 from gpu_tda.kernels.bits import leading_zeros, ones
 from gpu_tda.kernels.coboundary import cofacet_index, earliest_cofacet, is_apparent
-from gpu_tda.kernels.combinatorics import simplex_vertices
+from gpu_tda.kernels.combinatorics import simplex_vertices, triangle_index
 from gpu_tda.kernels.h0 import edge_vertices, tie_group
 
 _CHUNKS = 32
@@ -105,7 +105,7 @@ def classify_edges(
             verts[1] = y
             pd, v = earliest_cofacet(dist, sorted_dist, order, 1, threshold, pd, verts)
         pivot_d[c] = pd
-        pivot_i[c] = -1 if v == -1 else _triangle_index(binom, x, y, v)
+        pivot_i[c] = -1 if v == -1 else triangle_index(binom, x, y, v)
     return pivot_d, pivot_i, apparent
 
 
@@ -122,16 +122,6 @@ def _edge_is_apparent(dist, d, x, y, v):
     if v > y:  # first (v, y), then (x, y)
         return dist[v, y] != d
     return dist[y, v] != d and dist[x, v] != d  # first (y, v), then (x, v), then (x, y)
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
-def _triangle_index(binom, x, y, v):
-    """Index of the triangle of edge (x > y) and vertex v (``coboundary.cofacet_index``)."""
-    if v > x:
-        return binom[3, v] + binom[2, x] + binom[1, y]
-    if v > y:
-        return binom[3, x] + binom[2, v] + binom[1, y]
-    return binom[3, x] + binom[2, y] + binom[1, v]
 
 
 @nb.njit(cache=True, nogil=True)
