@@ -21,7 +21,7 @@ import numpy as np
 
 from gpu_tda.kernels import pivot_index as pmap
 from gpu_tda.kernels.bits import leading_zeros, ones
-from gpu_tda.kernels.coboundary import cofacet_index, earliest_cofacet, is_apparent
+from gpu_tda.kernels.coboundary import cofacet_index, earliest_cofacet
 from gpu_tda.kernels.combinatorics import simplex_vertices, triangle_index
 from gpu_tda.kernels.h0 import edge_vertices, tie_group
 
@@ -124,6 +124,30 @@ def _edge_is_apparent(dist, d, x, y, v):
     return dist[y, v] != d and dist[x, v] != d  # first (y, v), then (x, v), then (x, y)
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
+def _triangle_is_apparent(dist, d, a, b, c, v):
+    """``coboundary.is_apparent`` for triangle a > b > c of diameter d and its zero-pivot
+    vertex v, as ``_edge_is_apparent`` is for an edge.
+
+    The facets of the tetrahedron, latest first, drop a, b, c in turn until they reach v; the
+    pair is apparent when none of those before it keeps an edge of length d. Once v is below
+    c, one of them holds the triangle's longest edge: never apparent.
+    """
+    if v > a:
+        return True
+    if v > b:  # first {v, b, c}
+        return dist[v, b] != d and dist[v, c] != d and dist[b, c] != d
+    if v > c:  # first {b, v, c}, then {a, v, c}
+        return (
+            dist[b, v] != d
+            and dist[v, c] != d
+            and dist[b, c] != d
+            and dist[a, v] != d
+            and dist[a, c] != d
+        )
+    return False
+
+
 @nb.njit(cache=True, nogil=True)
 def _triangle_offsets(n, edge_i):
     """offsets[t] = number of triangles whose last edge comes before edge t."""
@@ -154,8 +178,6 @@ def _classify_triangles(dist, binom, edge_d, edge_i, keys, values, offsets, lo, 
         x, y = edge_vertices(edge_i[s])
         _link(seen, x, y)
         _link(group, x, y)
-    verts = np.empty(3, dtype=np.int64)
-    scratch = np.empty(4, dtype=np.int64)
     t = lo
     while t < hi:
         _, end = tie_group(edge_d, t)
@@ -173,17 +195,17 @@ def _classify_triangles(dist, binom, edge_d, edge_i, keys, values, offsets, lo, 
                     z = w * 64 + 63 - int(leading_zeros(word))
                     word ^= np.uint64(1) << np.uint64(z & 63)
                     if z > x:
-                        verts[0], verts[1], verts[2] = z, x, y
+                        a, b, c = z, x, y
                     elif z > y:
-                        verts[0], verts[1], verts[2] = x, z, y
+                        a, b, c = x, z, y
                     else:
-                        verts[0], verts[1], verts[2] = x, y, z
-                    index = binom[3, verts[0]] + binom[2, verts[1]] + binom[1, verts[2]]
+                        a, b, c = x, y, z
+                    index = binom[3, a] + binom[2, b] + binom[1, c]
                     tri_i[pos] = index
                     # an apparent pair is a persistence pair, so its triangle is no pivot of
                     # dimension 1: only the others need the lookup
                     v = highest_common(group, x, y, z)
-                    if v != -1 and is_apparent(dist, 2, d, verts, v, scratch):
+                    if v != -1 and _triangle_is_apparent(dist, d, a, b, c, v):
                         codes[pos] = v
                     elif pmap.lookup(keys, values, index) != -1:
                         codes[pos] = CLEARED
