@@ -1,26 +1,20 @@
 """The CPU engine: validated windows -> numba kernels on a thread pool -> ripser-style diagrams.
 
 Windows are packed into one flat array per thread and handed to ``rips_of_windows``, which
-releases the GIL, so a batch uses every core without Python in the loop. A single window
-instead spreads its independent steps over numba's own threads.
+releases the GIL, so a batch uses every core without Python in the loop. A single window runs
+on one core (see ``persistence_many`` for why not on numba's threads).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from gpu_tda.kernels.rips import h0_of_windows, h1_of_windows, rips_of_windows
 from gpu_tda.work_estimate import check_window_budget
-
-# numba's fallback "workqueue" threading layer aborts on concurrent parallel launches, so
-# parallel kernels are launched one at a time process-wide; per-window kernels need no lock.
-_PARALLEL_LAUNCH = threading.Lock()
 
 SMALL_BATCH_COST = 1 << 20
 """Below this estimated work (``window_cost`` units; about 1.5 ms at maxdim 0) a batch runs on the
@@ -55,15 +49,19 @@ def persistence_many(
     chunks = _balanced_chunks(costs, threads)
     results: list[list[np.ndarray] | None] = [None] * len(clouds)
 
-    def run(chunk: list[int], parallel: bool = False) -> None:
+    def run(chunk: list[int]) -> None:
         windows = [clouds[i] for i in chunk]
-        with _PARALLEL_LAUNCH if parallel else contextlib.nullcontext():
-            counts, births, deaths = _run_chunk(windows, maxdim, thr32, distance_matrix, parallel)
+        counts, births, deaths = _run_chunk(windows, maxdim, thr32, distance_matrix)
         for window, diagrams in zip(chunk, _split(counts, births, deaths), strict=True):
             results[window] = diagrams
 
-    if len(chunks) == 1:  # numba's threads only for one window (a small batch runs serially)
-        run(chunks[0], parallel=maxdim > 0 and threads_wanted > 1 and len(clouds) == 1)
+    # One window runs on one thread. The kernels' ``parallel`` mode (numba threads) is not used:
+    # loaded from numba's on-disk cache, code that calls a parallel=True kernel can segfault
+    # when the callers' cache entries were written by different processes (numba issues 8578,
+    # 10128); reproduced here with the maxdim-2 path after three processes had each compiled a
+    # part of it.
+    if len(chunks) == 1:
+        run(chunks[0])
     else:  # the calling thread runs the first chunk: one thread fewer to start per batch
         with ThreadPoolExecutor(max_workers=len(chunks) - 1) as pool:
             helpers = [pool.submit(run, chunk) for chunk in chunks[1:]]
@@ -102,7 +100,6 @@ def _run_chunk(
     maxdim: int,
     thr32: np.float32,
     distance_matrix: bool,
-    parallel: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     sizes = np.array([w.size for w in windows], dtype=np.int64)
     offsets = np.zeros(len(windows) + 1, dtype=np.int64)
@@ -116,8 +113,8 @@ def _run_chunk(
     if maxdim == 0:
         return h0_of_windows(data, offsets, widths, distance_matrix, thr32)
     if maxdim == 1:
-        return h1_of_windows(data, offsets, widths, distance_matrix, thr32, parallel)
-    return rips_of_windows(data, offsets, widths, distance_matrix, maxdim, thr32, parallel)
+        return h1_of_windows(data, offsets, widths, distance_matrix, thr32)
+    return rips_of_windows(data, offsets, widths, distance_matrix, maxdim, thr32)
 
 
 @functools.cache
