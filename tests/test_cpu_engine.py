@@ -3,6 +3,10 @@ against ripser in test_persistence_vs_ripser and test_api)."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -43,3 +47,48 @@ def test_small_batches_run_on_the_calling_thread(monkeypatch, windows, n, maxdim
         alone = persistence(cloud, maxdim=maxdim, backend="cpu")
         for mine, single in zip(dgms, alone, strict=True):
             np.testing.assert_array_equal(mine, single)
+
+
+# Three processes, each compiling a part of the maxdim-2 path into one empty cache, then the third
+# running maxdim-1 batches and one maxdim-2 window: with the lone window on numba's threads (the
+# kernels' parallel mode) the last call segfaulted when its code came from that cache (numba
+# issues 8578, 10128). The clouds are those of the reproduction.
+_CACHE_STEPS = (
+    """
+import numpy as np
+from gpu_tda.kernels.distances import pairwise_distances
+from gpu_tda.kernels.rips import rips_from_distances
+rng = np.random.default_rng(1)
+rng.normal(size=(200, 128, 3)); rng.normal(size=(40, 256, 3)); rng.random((1, 1024, 3))
+rips_from_distances(pairwise_distances(rng.random((256, 3))), 2, np.float32(np.inf), True)
+""",
+    """
+import numpy as np, gpu_tda
+rng = np.random.default_rng(1)
+rng.normal(size=(200, 128, 3)); rng.normal(size=(40, 256, 3)); rng.random((1, 1024, 3))
+gpu_tda.persistence_batch(rng.random((1, 256, 3)), maxdim=2, backend="cpu")
+""",
+    """
+import numpy as np, gpu_tda
+rng = np.random.default_rng(1)
+for clouds, maxdim in ((rng.normal(size=(200, 128, 3)), 1), (rng.normal(size=(40, 256, 3)), 1),
+                       (rng.random((1, 1024, 3)), 1), (rng.random((1, 256, 3)), 2)):
+    gpu_tda.persistence_batch(clouds[:1], maxdim=maxdim, backend="cpu")
+    gpu_tda.persistence_batch(clouds, maxdim=maxdim, backend="cpu")
+""",
+)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1500)
+def test_a_cache_written_by_several_processes_runs(tmp_path):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    for step, code in enumerate(_CACHE_STEPS):
+        done = subprocess.run(
+            [sys.executable, "-X", "faulthandler", "-c", code],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, f"step {step}: {done.returncode}\n{done.stderr[-3000:]}"
