@@ -3,7 +3,7 @@
 Reverse filtration order (the order columns are reduced in) is the exact opposite. Both use one
 packed uint64 key per simplex when indices fit in 32 bits (diameters are non-negative float32,
 whose bit patterns sort like the values), else a two-pass stable sort. Keys are sorted by
-radix, a byte at a time, skipping the bytes every key shares.
+radix, a digit at a time, skipping the digits every key shares (``radix_sort``).
 """
 
 import numba as nb
