@@ -55,11 +55,10 @@ def persistence_many(
         for window, diagrams in zip(chunk, _split(counts, births, deaths), strict=True):
             results[window] = diagrams
 
-    # One window runs on one thread. The kernels' ``parallel`` mode (numba threads) is not used:
-    # loaded from numba's on-disk cache, code that calls a parallel=True kernel can segfault
-    # when the callers' cache entries were written by different processes (numba issues 8578,
-    # 10128); reproduced here with the maxdim-2 path after three processes had each compiled a
-    # part of it.
+    # One window runs on one thread. The kernels had a parallel=True mode for a lone window; loaded
+    # from numba's on-disk cache, code that calls a parallel=True kernel can segfault when its
+    # entries were written by different processes (numba issues 8578, 10128), as the maxdim-2
+    # path did here. Spreading one window again would take Python threads over nogil chunks.
     if len(chunks) == 1:
         run(chunks[0])
     else:  # the calling thread runs the first chunk: one thread fewer to start per batch

@@ -50,9 +50,9 @@ def test_small_batches_run_on_the_calling_thread(monkeypatch, windows, n, maxdim
 
 
 # Three processes, each compiling a part of the maxdim-2 path into one empty cache, then the third
-# running maxdim-1 batches and one maxdim-2 window: with the lone window on numba's threads (the
-# kernels' parallel mode) the last call segfaulted when its code came from that cache (numba
-# issues 8578, 10128). The clouds are those of the reproduction.
+# running maxdim-1 batches and one maxdim-2 window: while the kernels had a parallel mode (numba's
+# threads, for a lone window) the second call segfaulted when its code came from that cache
+# (numba issues 8578, 10128). The clouds are those of the reproduction.
 _CACHE_STEPS = (
     """
 import numpy as np
@@ -60,7 +60,7 @@ from gpu_tda.kernels.distances import pairwise_distances
 from gpu_tda.kernels.rips import rips_from_distances
 rng = np.random.default_rng(1)
 rng.normal(size=(200, 128, 3)); rng.normal(size=(40, 256, 3)); rng.random((1, 1024, 3))
-rips_from_distances(pairwise_distances(rng.random((256, 3))), 2, np.float32(np.inf), True)
+rips_from_distances(pairwise_distances(rng.random((256, 3))), 2, np.float32(np.inf))
 """,
     """
 import numpy as np, gpu_tda

@@ -2,10 +2,10 @@
 
 Each (dim+1)-simplex is met once, as a *candidate* of its facet without its largest vertex
 (that facet plus a larger vertex v). Candidates are numbered facet by facet, v falling, and
-classified independently (in parallel for large windows): over the threshold, cleared (a
-pivot one dimension lower), in an apparent pair (then its pivot vertex is kept), or a column
-to reduce. A sequential pass then gathers columns, the apparent pairs' pivots (for clearing
-the dimension after) and, when wanted, every simplex (for the next assembly).
+classified independently (over a range of facets; all of them, for now): over the threshold,
+cleared (a pivot one dimension lower), in an apparent pair (then its pivot vertex is kept), or
+a column to reduce. A sequential pass then gathers columns, the apparent pairs' pivots (for
+clearing the dimension after) and, when wanted, every simplex (for the next assembly).
 """
 
 import numba as nb
@@ -90,53 +90,6 @@ def _classify_candidates(
             pos += 1
 
 
-@nb.njit(cache=True, nogil=True, parallel=True)
-def _classify_candidates_parallel(
-    dist,
-    sorted_dist,
-    order,
-    binom,
-    dim,
-    threshold,
-    simp_d,
-    simp_i,
-    keys,
-    values,
-    offsets,
-    diams,
-    codes,
-):
-    """_classify_candidates over all facets, in chunks of about equal candidate counts."""
-    m = simp_i.shape[0]
-    total = offsets[m]
-    chunks = min(m, 256)
-    if chunks == 0:
-        return
-    targets = np.empty(chunks + 1, dtype=np.int64)
-    for c in range(chunks + 1):
-        targets[c] = c * total // chunks
-    bounds = np.searchsorted(offsets[:m], targets)
-    bounds[chunks] = m
-    for c in nb.prange(chunks):
-        _classify_candidates(
-            dist,
-            sorted_dist,
-            order,
-            binom,
-            dim,
-            threshold,
-            simp_d,
-            simp_i,
-            keys,
-            values,
-            offsets,
-            bounds[c],
-            bounds[c + 1],
-            diams,
-            codes,
-        )
-
-
 @nb.njit(cache=True, nogil=True)
 def assemble_columns(
     dist: np.ndarray,
@@ -151,7 +104,6 @@ def assemble_columns(
     values: np.ndarray,
     keep_simplices: bool,
     record_apparent: bool,
-    parallel: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """From all dim-simplices (and the dim pivots in keys/values), the (dim+1)-columns.
 
@@ -165,10 +117,7 @@ def assemble_columns(
     diams = np.empty(total, dtype=np.float32)
     codes = np.empty(total, dtype=np.int32)
     args = (dist, sorted_dist, order, binom, dim, threshold, simp_d, simp_i, keys, values, offsets)
-    if parallel:
-        _classify_candidates_parallel(*args, diams, codes)
-    else:
-        _classify_candidates(*args, 0, simp_i.shape[0], diams, codes)
+    _classify_candidates(*args, 0, simp_i.shape[0], diams, codes)
     verts = np.empty(dim + 1, dtype=np.int64)
     cofacet_verts = np.empty(dim + 2, dtype=np.int64)
     col_d = np.empty(16, dtype=np.float32)

@@ -12,8 +12,8 @@ word). Two rows follow the sweep:
   common neighbour in ``seen``: every triangle within the threshold exactly once, each with its
   diameter, and no candidate beyond the threshold is ever looked at.
 
-Triangle classification (cleared, apparent or a column to reduce) runs in chunks of edges, in
-parallel for large windows; each chunk rebuilds the adjacency up to its first edge.
+Triangle classification (cleared, apparent or a column to reduce) runs over a range of edges,
+rebuilding the adjacency up to the range's first edge (one range, all edges, for now).
 """
 
 import numba as nb
@@ -24,9 +24,6 @@ from gpu_tda.kernels.bits import leading_zeros, ones
 from gpu_tda.kernels.coboundary import cofacet_index, earliest_cofacet
 from gpu_tda.kernels.combinatorics import simplex_vertices, triangle_index
 from gpu_tda.kernels.h0 import edge_vertices, tie_group
-
-_CHUNKS = 32
-"""Edge ranges of a parallel triangle sweep (each rebuilds the adjacency up to its start)."""
 
 CLEARED = np.int32(-2)
 """Triangle code: a pivot of dimension 1, not a column."""
@@ -215,38 +212,6 @@ def _classify_triangles(dist, binom, edge_d, edge_i, keys, values, offsets, lo, 
         t = end
 
 
-@nb.njit(cache=True, nogil=True, parallel=True)
-def _classify_triangles_parallel(dist, binom, edge_d, edge_i, keys, values, offsets, tri_i, codes):
-    """_classify_triangles in chunks of about equal triangle counts, cut between groups."""
-    m = edge_i.shape[0]
-    total = offsets[m]
-    chunks = max(1, min(m // 256, _CHUNKS))
-    bounds = np.empty(chunks + 1, dtype=np.int64)
-    bounds[0] = 0
-    for c in range(1, chunks + 1):
-        b = np.searchsorted(offsets[:m], c * total // chunks)
-        b = max(b, bounds[c - 1])
-        while 0 < b < m and edge_d[b] == edge_d[b - 1]:
-            b += 1
-        bounds[c] = b
-    bounds[chunks] = m
-    for c in nb.prange(chunks):
-        if bounds[c] < bounds[c + 1]:
-            _classify_triangles(
-                dist,
-                binom,
-                edge_d,
-                edge_i,
-                keys,
-                values,
-                offsets,
-                bounds[c],
-                bounds[c + 1],
-                tri_i,
-                codes,
-            )
-
-
 @nb.njit(cache=True, nogil=True)
 def triangle_columns(
     dist: np.ndarray,
@@ -257,7 +222,6 @@ def triangle_columns(
     values: np.ndarray,
     keep_simplices: bool,
     record_apparent: bool,
-    parallel: bool,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The dimension-2 columns from every edge (sorted, within the threshold) and the dimension-1
     pivots in keys/values: ``assembly.assemble_columns`` for dim 1, by the sweep.
@@ -271,11 +235,7 @@ def triangle_columns(
     total = offsets[m]
     tri_i = np.empty(total, dtype=np.int64)
     codes = np.empty(total, dtype=np.int32)
-    args = (dist, binom, edge_d, edge_i, keys, values, offsets)
-    if parallel:
-        _classify_triangles_parallel(*args, tri_i, codes)
-    else:
-        _classify_triangles(*args, 0, m, tri_i, codes)
+    _classify_triangles(dist, binom, edge_d, edge_i, keys, values, offsets, 0, m, tri_i, codes)
     n_cols = 0
     for p in range(total):
         if codes[p] == COLUMN:

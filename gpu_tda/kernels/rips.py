@@ -25,38 +25,33 @@ from gpu_tda.kernels.pivot_index import new_pivot_index, with_room
 
 @nb.njit(cache=True, nogil=True)
 def rips_from_distances(
-    dist: np.ndarray, maxdim: int, threshold: np.float32, parallel: bool = False
+    dist: np.ndarray, maxdim: int, threshold: np.float32
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(n, n) float32 distances -> (dims int64, births float32, deaths float32).
-
-    ``parallel`` spreads the independent steps (the triangle sweep, the assembly of higher
-    columns) over numba's threads: for one large window. Callers must not launch parallel
-    kernels concurrently.
-    """
+    """(n, n) float32 distances -> (dims int64, births float32, deaths float32)."""
     n = dist.shape[0]
     if n == 0:
         return np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.float32)
     if maxdim == 0:
         return _h0_bars(*h0_prim(dist, threshold))
-    bars, sweep = _through_h1(dist, maxdim, threshold, parallel)
+    bars, sweep = _through_h1(dist, maxdim, threshold)
     if maxdim == 1:
         return bars
-    return _higher_dims(dist, maxdim, parallel, bars, sweep)
+    return _higher_dims(dist, maxdim, bars, sweep)
 
 
 @nb.njit(cache=True, nogil=True)
 def rips_h1_from_distances(
-    dist: np.ndarray, threshold: np.float32, parallel: bool = False
+    dist: np.ndarray, threshold: np.float32
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``rips_from_distances`` at maxdim 1, compiled without the higher dimensions' kernels
     (about 40 s less on a cold cache)."""
     if dist.shape[0] == 0:
         return np.empty(0, np.int64), np.empty(0, np.float32), np.empty(0, np.float32)
-    return _through_h1(dist, 1, threshold, parallel)[0]
+    return _through_h1(dist, 1, threshold)[0]
 
 
 @nb.njit(cache=True, nogil=True)
-def _through_h1(dist, maxdim, threshold, parallel):
+def _through_h1(dist, maxdim, threshold):
     """H0 and H1 of a non-empty window: ((dims, births, deaths), what the higher dimensions
     continue from: (sorted_dist, order, binom, threshold, edge_d, edge_i, keys, values))."""
     n = dist.shape[0]
@@ -85,7 +80,7 @@ def _through_h1(dist, maxdim, threshold, parallel):
 
 
 @nb.njit(cache=True, nogil=True)
-def _higher_dims(dist, maxdim, parallel, bars, sweep):
+def _higher_dims(dist, maxdim, bars, sweep):
     """Dimensions 2..maxdim, continuing from ``_through_h1``: the columns of each dimension are
     assembled from the simplices of the one below (first the edges), classified, reduced."""
     dims, births, deaths = bars
@@ -93,7 +88,7 @@ def _higher_dims(dist, maxdim, parallel, bars, sweep):
     for dim in range(2, maxdim + 1):
         if dim == 2:  # assembled columns: apparent pairs already set aside, sort the rest
             col_d, col_i, simp_d, simp_i, keys, values = triangle_columns(
-                dist, binom, simp_d, simp_i, keys, values, maxdim > 2, maxdim > 2, parallel
+                dist, binom, simp_d, simp_i, keys, values, maxdim > 2, maxdim > 2
             )
         else:
             col_d, col_i, simp_d, simp_i, keys, values = assemble_columns(
@@ -109,7 +104,6 @@ def _higher_dims(dist, maxdim, parallel, bars, sweep):
                 values,
                 dim < maxdim,
                 dim < maxdim,
-                parallel,
             )
         col_d, col_i = sort_simplices(col_d, col_i, True)
         keys, values = with_room(keys, values, col_d.shape[0])
@@ -149,7 +143,6 @@ def rips_of_windows(
     is_distance: bool,
     maxdim: int,
     threshold: np.float32,
-    parallel: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Persistence of many windows packed in one flat float64 array, one after another.
 
@@ -164,11 +157,11 @@ def rips_of_windows(
     if maxdim == 0:
         return h0_of_windows(data, offsets, widths, is_distance, threshold)
     if maxdim == 1:
-        return h1_of_windows(data, offsets, widths, is_distance, threshold, parallel)
+        return h1_of_windows(data, offsets, widths, is_distance, threshold)
     collected = _new_collection(offsets.shape[0] - 1, maxdim)
     for w in range(offsets.shape[0] - 1):
         dist = _window_distances(data, offsets, widths, w, is_distance)
-        bars = rips_from_distances(dist, maxdim, threshold, parallel)
+        bars = rips_from_distances(dist, maxdim, threshold)
         collected = _collect(collected, w, bars)
     return _collected(collected)
 
@@ -180,13 +173,12 @@ def h1_of_windows(
     widths: np.ndarray,
     is_distance: bool,
     threshold: np.float32,
-    parallel: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``rips_of_windows`` at maxdim 1, compiled without the kernels of dimensions 2 and 3."""
     collected = _new_collection(offsets.shape[0] - 1, 1)
     for w in range(offsets.shape[0] - 1):
         dist = _window_distances(data, offsets, widths, w, is_distance)
-        collected = _collect(collected, w, rips_h1_from_distances(dist, threshold, parallel))
+        collected = _collect(collected, w, rips_h1_from_distances(dist, threshold))
     return _collected(collected)
 
 

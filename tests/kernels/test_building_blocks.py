@@ -269,8 +269,8 @@ def _brute_triangles(dist: np.ndarray, threshold: float) -> dict[int, float]:
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.integers(0, 10_000), st.integers(0, 20), st.booleans(), st.booleans(), st.booleans())
-def test_triangle_sweep_assembles_like_the_candidate_scan(seed, n, grid, bounded, par) -> None:
+@given(st.integers(0, 10_000), st.integers(0, 20), st.booleans(), st.booleans())
+def test_triangle_sweep_assembles_like_the_candidate_scan(seed, n, grid, bounded) -> None:
     """Every triangle once with its diameter; the same columns and apparent pivots.
 
     (The sweep relies on a property of real pivot maps: no cleared triangle is apparent.)
@@ -289,10 +289,8 @@ def test_triangle_sweep_assembles_like_the_candidate_scan(seed, n, grid, bounded
     buckets = edge_buckets.new_buckets(n, edge_d, ends)
     reduce_coboundary(*cohomology_args, *columns[:2], keys, values, *columns[2:], buckets)
     args = (keys, values, True, True)
-    got = triangle_columns(dist, binom, edge_d, edge_i, *args, par)
-    want = assemble_columns(
-        dist, sorted_dist, order, binom, 1, threshold, edge_d, edge_i, *args, par
-    )
+    got = triangle_columns(dist, binom, edge_d, edge_i, *args)
+    want = assemble_columns(dist, sorted_dist, order, binom, 1, threshold, edge_d, edge_i, *args)
     brute = _brute_triangles(dist, float(threshold))
     assert sorted(got[3].tolist()) == sorted(brute)
     assert dict(zip(got[3].tolist(), got[2].tolist(), strict=True)) == pytest.approx(brute)
@@ -302,19 +300,3 @@ def test_triangle_sweep_assembles_like_the_candidate_scan(seed, n, grid, bounded
     got_pivots = {k for k in got[4].tolist() if k != -1}
     want_pivots = {k for k in want[4].tolist() if k != -1}
     assert got_pivots == want_pivots
-
-
-def test_parallel_triangle_sweep_cuts_chunks_between_ties() -> None:
-    """Many chunks over edges with long runs of equal lengths (an integer grid): the parallel
-    sweep must equal the sequential one exactly."""
-    dist = pairwise_distances(np.random.default_rng(3).integers(0, 5, size=(90, 2)).astype(float))
-    threshold = np.float32(np.inf)
-    edge_d, edge_i, ends, col_pos, binom = _dimension_one_state(dist, threshold)
-    assert edge_d.shape[0] // 256 > 8  # several chunks
-    keys, values = pivot_index.new_pivot_index(16)
-    serial = triangle_columns(dist, binom, edge_d, edge_i, keys, values, True, True, False)
-    parallel = triangle_columns(dist, binom, edge_d, edge_i, keys, values, True, True, True)
-    for a, b in zip(serial[:5], parallel[:5], strict=True):  # columns, triangles, pivot keys
-        assert np.array_equal(a, b)
-    used = serial[4] != -1  # a pivot map's values are unset (np.empty) in its free slots
-    assert np.array_equal(serial[5][used], parallel[5][used])
