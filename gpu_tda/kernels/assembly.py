@@ -2,10 +2,10 @@
 
 Each (dim+1)-simplex is met once, as a *candidate* of its facet without its largest vertex
 (that facet plus a larger vertex v). Candidates are numbered facet by facet, v falling, and
-classified independently (over a range of facets; all of them, for now): over the threshold,
-cleared (a pivot one dimension lower), in an apparent pair (then its pivot vertex is kept), or
-a column to reduce. A sequential pass then gathers columns, the apparent pairs' pivots (for
-clearing the dimension after) and, when wanted, every simplex (for the next assembly).
+classified independently: over the threshold, cleared (a pivot one dimension lower), in an
+apparent pair (then its pivot vertex is kept), or a column to reduce. A sequential pass then
+gathers columns, the apparent pairs' pivots (for clearing the dimension after) and, when
+wanted, every simplex (for the next assembly).
 """
 
 import numba as nb
@@ -46,17 +46,15 @@ def _classify_candidates(
     keys,
     values,
     offsets,
-    lo,
-    hi,
     diams,
     codes,
 ):
-    """Diameter and code of every candidate of facets lo..hi-1."""
+    """Diameter and code of every candidate."""
     n = dist.shape[0]
     verts = np.empty(dim + 1, dtype=np.int64)
     cofacet_verts = np.empty(dim + 2, dtype=np.int64)
     scratch = np.empty(dim + 3, dtype=np.int64)
-    for s in range(lo, hi):
+    for s in range(simp_i.shape[0]):
         sd = simp_d[s]
         si = simp_i[s]
         simplex_vertices(si, dim, n, binom, verts)
@@ -117,7 +115,7 @@ def assemble_columns(
     diams = np.empty(total, dtype=np.float32)
     codes = np.empty(total, dtype=np.int32)
     args = (dist, sorted_dist, order, binom, dim, threshold, simp_d, simp_i, keys, values, offsets)
-    _classify_candidates(*args, 0, simp_i.shape[0], diams, codes)
+    _classify_candidates(*args, diams, codes)
     verts = np.empty(dim + 1, dtype=np.int64)
     cofacet_verts = np.empty(dim + 2, dtype=np.int64)
     col_d = np.empty(16, dtype=np.float32)

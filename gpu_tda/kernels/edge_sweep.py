@@ -12,8 +12,7 @@ word). Two rows follow the sweep:
   common neighbour in ``seen``: every triangle within the threshold exactly once, each with its
   diameter, and no candidate beyond the threshold is ever looked at.
 
-Triangle classification (cleared, apparent or a column to reduce) runs over a range of edges,
-rebuilding the adjacency up to the range's first edge (one range, all edges, for now).
+Triangle classification (cleared, apparent or a column to reduce) happens in the same sweep.
 """
 
 import numba as nb
@@ -162,27 +161,21 @@ def _triangle_offsets(n, edge_i):
 
 
 @nb.njit(cache=True, nogil=True)
-def _classify_triangles(dist, binom, edge_d, edge_i, keys, values, offsets, lo, hi, tri_i, codes):
-    """Index and code of every triangle whose last edge is one of edges lo..hi-1.
-
-    ``lo`` must start a group of equal diameters.
-    """
+def _classify_triangles(dist, binom, edge_d, edge_i, keys, values, offsets, tri_i, codes):
+    """Index and code of every triangle, filed under its last edge (``offsets``)."""
     n = dist.shape[0]
+    m = edge_i.shape[0]
     width = (n + 63) >> 6
     seen = np.zeros((n, width), dtype=np.uint64)
     group = np.zeros((n, width), dtype=np.uint64)
-    for s in range(lo):
-        x, y = edge_vertices(edge_i[s])
-        _link(seen, x, y)
-        _link(group, x, y)
-    t = lo
-    while t < hi:
+    t = 0
+    while t < m:
         _, end = tie_group(edge_d, t)
         for s in range(t, end):
             x, y = edge_vertices(edge_i[s])
             _link(group, x, y)
         d = edge_d[t]
-        for s in range(t, min(end, hi)):
+        for s in range(t, end):
             x, y = edge_vertices(edge_i[s])  # x > y
             _link(seen, x, y)
             pos = offsets[s]
@@ -235,7 +228,7 @@ def triangle_columns(
     total = offsets[m]
     tri_i = np.empty(total, dtype=np.int64)
     codes = np.empty(total, dtype=np.int32)
-    _classify_triangles(dist, binom, edge_d, edge_i, keys, values, offsets, 0, m, tri_i, codes)
+    _classify_triangles(dist, binom, edge_d, edge_i, keys, values, offsets, tri_i, codes)
     n_cols = 0
     for p in range(total):
         if codes[p] == COLUMN:
