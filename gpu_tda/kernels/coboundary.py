@@ -16,12 +16,13 @@ import numba as nb
 import numpy as np
 
 from gpu_tda.kernels import working_column as wc
+from gpu_tda.kernels.loop_helper import loop_helper
 
 _TOP_DOWN_TRIES = 16
 """Vertices tried from the top before a zero-pivot search measures its balls."""
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@loop_helper
 def _in_simplex(verts, dim, v):
     for t in range(dim + 1):
         if verts[t] == v:
@@ -29,7 +30,7 @@ def _in_simplex(verts, dim, v):
     return False
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@loop_helper
 def _cofacet_diameter(dist, dim, diam, verts, v):
     cd = diam
     for t in range(dim + 1):
@@ -39,7 +40,7 @@ def _cofacet_diameter(dist, dim, diam, verts, v):
     return cd
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def cofacet_index(binom, dim, index, verts, v):
     """Index of the cofacet adding vertex v (not in the simplex) to simplex ``index``."""
     cofacet = index
@@ -85,7 +86,7 @@ def push_cofacets(dist, binom, dim, lo, hi, diam, index, verts, packed, keys, he
     return keys, heap_d, heap_i, size
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def next_cofacet_diameter(dist, dim, above, diam, verts):
     """The smallest cofacet diameter of the simplex that is larger than ``above``."""
     best = np.float32(np.inf)
@@ -98,7 +99,7 @@ def next_cofacet_diameter(dist, dim, above, diam, verts):
     return best
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def zero_pivot_vertex(dist, sorted_dist, order, dim, diam, verts):
     """The vertex whose addition gives the zero-pivot cofacet, or -1.
 
@@ -146,7 +147,7 @@ def zero_pivot_vertex(dist, sorted_dist, order, dim, diam, verts):
     return best_v
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def pivot_vertex(dist, sorted_dist, order, dim, threshold, diam, verts):
     """The unreduced coboundary's pivot as (diameter, added vertex or -1), with no heap.
 
@@ -159,7 +160,7 @@ def pivot_vertex(dist, sorted_dist, order, dim, threshold, diam, verts):
     return earliest_cofacet(dist, sorted_dist, order, dim, threshold, diam, verts)
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def earliest_cofacet(dist, sorted_dist, order, dim, threshold, diam, verts):
     """(diameter, added vertex or -1) of the earliest cofacet within the threshold: smallest
     diameter, ties to the largest vertex.
@@ -186,7 +187,7 @@ def earliest_cofacet(dist, sorted_dist, order, dim, threshold, diam, verts):
     return best_d, best_v
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@loop_helper
 def zero_pivot_drop(dist, dim, diam, verts):
     """Position in ``verts`` whose removal gives the zero-pivot facet, or -1.
 
@@ -205,7 +206,7 @@ def zero_pivot_drop(dist, dim, diam, verts):
     return -1
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@loop_helper
 def with_vertex(verts, dim, v, out):
     """out = verts plus vertex v, still largest first (dim + 2 entries)."""
     k = 0
@@ -221,7 +222,7 @@ def with_vertex(verts, dim, v, out):
         out[k] = v
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@loop_helper
 def is_apparent(dist, dim, diam, verts, v, scratch):
     """Whether the simplex (of diameter ``diam``) and its zero-pivot cofacet (adding v) form an
     apparent pair. When v comes first, dropping it is the cofacet's latest facet: no lookup."""
@@ -232,7 +233,7 @@ def is_apparent(dist, dim, diam, verts, v, scratch):
     return drop != -1 and scratch[drop] == v
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def apparent_partner(dist, sorted_dist, order, binom, dim, diam, index, verts, scratch):
     """For a (dim+1)-simplex with vertices ``verts``: the index of the dim-simplex it is paired
     with by an apparent pair, or -1. ``scratch`` receives the partner's vertices."""

@@ -6,6 +6,8 @@ Indices let the cohomology kernels name simplices with one int64 and never store
 import numba as nb
 import numpy as np
 
+from gpu_tda.kernels.loop_helper import loop_helper
+
 
 @nb.njit(cache=True, nogil=True)
 def binomial_table(n: int, kmax: int) -> np.ndarray:
@@ -19,7 +21,7 @@ def binomial_table(n: int, kmax: int) -> np.ndarray:
     return table
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def simplex_vertices(index: np.int64, dim: int, n: int, binom: np.ndarray, out: np.ndarray) -> None:
     """Write the dim+1 vertices of simplex ``index`` into out[0..dim], largest first."""
     top = n - 1

@@ -23,6 +23,7 @@ import numpy as np
 from gpu_tda.kernels.bits import leading_zeros, trailing_zeros
 from gpu_tda.kernels.combinatorics import triangle_index
 from gpu_tda.kernels.h0 import tie_group
+from gpu_tda.kernels.loop_helper import loop_helper
 
 MAX_BYTES = 2 << 20
 """Largest bitset table (bytes) a window's dimension-1 reduction may allocate."""
@@ -67,7 +68,7 @@ def in_use(buckets: tuple) -> bool:
     return buckets[0].shape[0] > 0
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def add_coboundary(
     buckets: tuple, dist: np.ndarray, threshold: np.float32, diam: np.float32, x: int, y: int
 ) -> None:
@@ -110,7 +111,7 @@ def add_coboundary(
         occupied[r >> 6] |= _ONE << np.uint64(r & 63)
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def pivot(buckets: tuple, binom: np.ndarray) -> tuple[np.float32, np.int64]:
     """The column's pivot (diameter, triangle index), or (0, -1) when it is zero."""
     _, ends, edge_d, rows, occupied, cursor, _, _ = buckets
@@ -141,7 +142,7 @@ def pivot(buckets: tuple, binom: np.ndarray) -> tuple[np.float32, np.int64]:
     return edge_d[r], best
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@loop_helper
 def _top_vertex(rows, r):
     """The largest vertex in row r, or -1 when the row is empty."""
     for k in range(rows.shape[1] - 1, -1, -1):
@@ -150,7 +151,7 @@ def _top_vertex(rows, r):
     return -1
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def clear(buckets: tuple) -> None:
     """Empty the column for the next one (only rows marked in ``occupied`` can hold bits)."""
     _, _, _, rows, occupied, cursor, _, _ = buckets

@@ -23,6 +23,7 @@ from gpu_tda.kernels.bits import leading_zeros, ones
 from gpu_tda.kernels.coboundary import cofacet_index, earliest_cofacet
 from gpu_tda.kernels.combinatorics import simplex_vertices, triangle_index
 from gpu_tda.kernels.h0 import edge_vertices, tie_group
+from gpu_tda.kernels.loop_helper import loop_helper
 
 CLEARED = np.int32(-2)
 """Triangle code: a pivot of dimension 1, not a column."""
@@ -36,7 +37,7 @@ def _link(rows, x, y):
     rows[y, x >> 6] |= np.uint64(1) << np.uint64(x & 63)
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def highest_common(rows: np.ndarray, a: int, b: int, c: int) -> int:
     """The largest vertex adjacent to a, b and (unless c < 0) c in ``rows``, or -1."""
     for w in range(rows.shape[1] - 1, -1, -1):
@@ -105,7 +106,7 @@ def classify_edges(
     return pivot_d, pivot_i, apparent
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@loop_helper
 def _edge_is_apparent(dist, d, x, y, v):
     """``coboundary.is_apparent`` for edge (x > y) of length d and its zero-pivot vertex v.
 
@@ -120,7 +121,7 @@ def _edge_is_apparent(dist, d, x, y, v):
     return dist[y, v] != d and dist[x, v] != d  # first (y, v), then (x, v), then (x, y)
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@loop_helper
 def _triangle_is_apparent(dist, d, a, b, c, v):
     """``coboundary.is_apparent`` for triangle a > b > c of diameter d and its zero-pivot
     vertex v, as ``_edge_is_apparent`` is for an edge.

@@ -8,6 +8,7 @@ import numpy as np
 
 from gpu_tda.kernels.distances import squared_distances
 from gpu_tda.kernels.filtration_order import sort_keys_by_upper_half
+from gpu_tda.kernels.loop_helper import loop_helper
 from gpu_tda.kernels.working_column import float32_bits
 
 
@@ -177,7 +178,7 @@ def decode_edge_keys(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return diams, indices, ends
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def tie_group(edge_d: np.ndarray, t: int) -> tuple[int, int]:
     """[start, end): the sorted edges of edge t's length (ties are contiguous in that order)."""
     start = t
@@ -200,7 +201,7 @@ def edge_vertices(index: np.int64) -> tuple[int, int]:
     return i, int(index - np.int64(i) * (i - 1) // 2)
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def _find(parent: np.ndarray, x: int) -> int:
     root = x
     while parent[root] != root:

@@ -3,6 +3,8 @@
 import numba as nb
 import numpy as np
 
+from gpu_tda.kernels.loop_helper import loop_helper
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 APPARENT = np.int64(-2)
@@ -25,7 +27,7 @@ def _slot(key: np.int64, mask: np.int64) -> np.int64:
     return np.int64((h ^ (h >> np.uint64(29))) & np.uint64(mask))
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def lookup(keys: np.ndarray, values: np.ndarray, key: np.int64) -> np.int64:
     """The value stored for ``key``, or -1."""
     mask = np.int64(keys.shape[0] - 1)
@@ -39,7 +41,7 @@ def lookup(keys: np.ndarray, values: np.ndarray, key: np.int64) -> np.int64:
         pos = (pos + np.int64(1)) & mask
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def insert(keys: np.ndarray, values: np.ndarray, key: np.int64, value: np.int64) -> None:
     """Store ``key -> value``; the caller keeps the load factor <= 1/2."""
     mask = np.int64(keys.shape[0] - 1)

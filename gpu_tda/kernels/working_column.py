@@ -9,6 +9,8 @@ import numpy as np
 from numba.core import types
 from numba.extending import intrinsic
 
+from gpu_tda.kernels.loop_helper import loop_helper
+
 
 @nb.njit(cache=True, nogil=True, inline="always")
 def comes_first(d1: np.float32, i1: np.int64, d2: np.float32, i2: np.int64) -> bool:
@@ -27,7 +29,7 @@ def grow(diams: np.ndarray, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return new_d, new_i
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def push(diams: np.ndarray, indices: np.ndarray, size: int, d: np.float32, i: np.int64) -> int:
     """Insert (d, i); the caller guarantees capacity. Returns the new size."""
     pos = size
@@ -44,7 +46,7 @@ def push(diams: np.ndarray, indices: np.ndarray, size: int, d: np.float32, i: np
     return size + 1
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def pop(diams: np.ndarray, indices: np.ndarray, size: int) -> int:
     """Remove the top entry. Returns the new size."""
     size -= 1
@@ -71,7 +73,7 @@ def pop(diams: np.ndarray, indices: np.ndarray, size: int) -> int:
     return size
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def pop_pivot(
     diams: np.ndarray, indices: np.ndarray, size: int
 ) -> tuple[int, np.float32, np.int64]:
@@ -141,7 +143,7 @@ def grow_keys(keys: np.ndarray) -> np.ndarray:
     return out
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def push_key(keys: np.ndarray, size: int, key: np.uint64) -> int:
     """Insert into a 4-ary min-heap of packed keys; the caller guarantees capacity."""
     pos = size
@@ -156,7 +158,7 @@ def push_key(keys: np.ndarray, size: int, key: np.uint64) -> int:
     return size + 1
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def pop_key(keys: np.ndarray, size: int) -> int:
     """Remove the smallest key. Returns the new size."""
     size -= 1
@@ -183,7 +185,7 @@ def pop_key(keys: np.ndarray, size: int) -> int:
     return size
 
 
-@nb.njit(cache=True, nogil=True)
+@loop_helper
 def pop_pivot_key(keys: np.ndarray, size: int) -> tuple[int, np.uint64, bool]:
     """pop_pivot for a packed heap: (new size, key, found)."""
     while size > 0:
