@@ -37,6 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import describe, machine_info  # noqa: E402
+from stream_bench import gc_paused  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_RATES = (1000, 2000, 5000, 10000, 20000, 40000, 80000, 160000)
@@ -245,9 +246,10 @@ async def ramp(args: argparse.Namespace) -> dict[str, Any]:
             for rate in args.rates:
                 p0, t0 = scrape(port, "tda_points_total"), time.monotonic()
                 sent0 = producer.sent_points
-                await producer.run(rate, args.step_s)
-                t1 = time.monotonic()
-                await asyncio.sleep(0.5)  # the step's last windows
+                with gc_paused():  # this process's own pauses are not the worker's
+                    await producer.run(rate, args.step_s)
+                    t1 = time.monotonic()
+                    await asyncio.sleep(0.5)  # the step's last windows
                 p1 = scrape(port, "tda_points_total")
                 lat, emitted = latencies.between(t0 + 1.0, t1 + 0.5)  # skip a rate's first second
                 achieved = (p1 - p0) / (t1 + 0.5 - t0)
