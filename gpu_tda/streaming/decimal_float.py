@@ -19,6 +19,9 @@ import math
 
 import numba as nb
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 MIN_Q, MAX_Q = -342, 308
 """Decimal exponents with a power in the table (others: the value is 0 or inf, refused)."""
@@ -56,21 +59,27 @@ _POWERS = _power_table()
 _EXACT_POWERS = np.array([10.0**k for k in range(23)])  # 10**22 is the last exact double
 _TWO53 = np.uint64(1 << 53)
 _U0, _U1, _U3 = np.uint64(0), np.uint64(1), np.uint64(3)
-_U9, _U32, _U63 = np.uint64(9), np.uint64(32), np.uint64(63)
-_LOW32 = np.uint64(0xFFFFFFFF)
+_U9, _U63 = np.uint64(9), np.uint64(63)
 _LOW9 = np.uint64(0x1FF)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 _TOP = np.uint64(1 << 63)
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
-def _mul128(a, b):
-    """The 128-bit product of two uint64 as (high word, low word)."""
-    a0, a1 = a & _LOW32, a >> _U32
-    b0, b1 = b & _LOW32, b >> _U32
-    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
-    mid = (p00 >> _U32) + (p01 & _LOW32) + (p10 & _LOW32)
-    return p11 + (p01 >> _U32) + (p10 >> _U32) + (mid >> _U32), (mid << _U32) | (p00 & _LOW32)
+@intrinsic
+def mul128(typingctx, a, b):
+    """The 128-bit product of two uint64 as (high word, low word): one machine multiply (in
+    numba code only; ``shortest_float`` uses it too)."""
+    if a != types.uint64 or b != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        wide = ir.IntType(128)
+        product = builder.mul(builder.zext(args[0], wide), builder.zext(args[1], wide))
+        high = builder.trunc(builder.lshr(product, ir.Constant(wide, 64)), ir.IntType(64))
+        low = builder.trunc(product, ir.IntType(64))
+        return context.make_tuple(builder, signature.return_type, (high, low))
+
+    return types.UniTuple(types.uint64, 2)(types.uint64, types.uint64), codegen
 
 
 @nb.njit(cache=True, nogil=True)
@@ -92,9 +101,9 @@ def to_float64(w, q, negative):
         clz += 1
     exp2 = np.int64(((217706 * q) >> 16) + 64 + 1023 - clz)
     high, low = _POWERS[q - MIN_Q, 0], _POWERS[q - MIN_Q, 1]
-    x_hi, x_lo = _mul128(w, high)
+    x_hi, x_lo = mul128(w, high)
     if x_hi & _LOW9 == _LOW9 and x_lo + w < w:  # the truncated product may be off: widen it
-        y_hi, y_lo = _mul128(w, low)
+        y_hi, y_lo = mul128(w, low)
         merged_hi, merged_lo = x_hi, x_lo + y_hi
         if merged_lo < x_lo:
             merged_hi += _U1
