@@ -10,14 +10,15 @@ The value written to the output topic (schema ``gpu-tda.diagram/1``)::
      "compute_ms": 0.8, "emitted_ts": 1764190000000}
 
 An infinite death is ``null``; so is an infinite threshold and any field that is unknown (a
-window cut by the embeddable processor has no offsets). Floats are written in a shortest
-round-trip form, so ``decode_diagram(encode_diagram(wd))`` gives back the same bars.
+window cut by the embeddable processor has no offsets). ``"precision"`` (after ``backend``) is
+``"float32"`` when every bar is a float32 value, as the engines compute them: each bar is then
+written in its shortest float32 form and read back through float32. Otherwise it is
+``"float64"`` and bars are written as ``repr`` writes them. Either way ``decode_diagram(
+encode_diagram(wd))`` gives back the same bars, bit for bit.
 
-Encoding many small diagrams is a hot path of the worker: ``encode_diagrams`` hands the bar
-arrays to orjson, which formats them in C (an infinite death becomes ``null``), about 15x faster
-than building lists for ``json.dumps``, and checks the bars of a whole batch in one numpy pass
-(two numpy calls per window cost a quarter of the encoding). Without orjson it falls back to the
-standard library.
+Encoding many small diagrams is a hot path of the worker: ``encode_diagrams`` writes a whole
+batch in one numba call that releases the GIL (``diagram_json``), the same text as
+``json.dumps(diagram_to_dict(wd))`` without spaces.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
+from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,8 @@ try:
     import orjson
 except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib path stays correct
     orjson = None
+
+from gpu_tda.streaming.diagram_json import INT_FIELDS, max_bytes, write_documents
 
 SCHEMA = "gpu-tda.diagram/1"
 
@@ -89,8 +93,14 @@ def _sorted_bars(bars: np.ndarray) -> np.ndarray:
     return bars[np.lexsort((bars[:, 1], bars[:, 0]))]
 
 
-def _bars_to_json(bars: np.ndarray) -> list[list[float | None]]:
-    rows = np.asarray(bars, dtype=np.float64).reshape(-1, 2).tolist()
+def _bars_to_json(bars: np.ndarray, single: bool) -> list[list[float | None]]:
+    """Rows of [birth, death]; ``single``: each value the double nearest its shortest float32
+    text, which ``json.dumps`` then writes as that text."""
+    array = np.asarray(bars, dtype=np.float64).reshape(-1, 2)
+    if single:
+        rows = [[float(str(v)) for v in row] for row in array.astype(np.float32)]
+    else:
+        rows = array.tolist()
     for row in rows:
         if math.isinf(row[1]):
             row[1] = None
@@ -99,7 +109,7 @@ def _bars_to_json(bars: np.ndarray) -> list[list[float | None]]:
     return rows
 
 
-def _bars_from_json(rows: Any) -> np.ndarray:
+def _bars_from_json(rows: Any, single: bool) -> np.ndarray:
     if not isinstance(rows, list):
         raise ValueError("each entry of 'diagrams' must be a list of [birth, death] bars")
     if not rows:
@@ -114,13 +124,22 @@ def _bars_from_json(rows: Any) -> np.ndarray:
         ) from None
     if bars.ndim != 2 or bars.shape[1] != 2:
         raise ValueError(f"bars must be [birth, death] pairs, got shape {bars.shape}")
-    return bars
+    return bars.astype(np.float32).astype(np.float64) if single else bars
+
+
+def is_single_precision(wd: WindowDiagram) -> bool:
+    """Whether every bar of ``wd`` is a float32 value (what the engines compute), so that its
+    document says ``"precision": "float32"`` and writes them in their shortest float32 form."""
+    with np.errstate(over="ignore"):  # a value past float32's range becomes inf: not equal
+        return all(np.array_equal(np.asarray(b, dtype=np.float32), b) for b in wd.diagrams)
 
 
 def diagram_to_dict(wd: WindowDiagram) -> dict[str, Any]:
     """The JSON-ready dict of schema ``gpu-tda.diagram/1``."""
     doc = _header_dict(wd)
-    doc["diagrams"] = [_bars_to_json(bars) for bars in wd.diagrams]
+    single = is_single_precision(wd)
+    doc["precision"] = "float32" if single else "float64"
+    doc["diagrams"] = [_bars_to_json(bars, single) for bars in wd.diagrams]
     doc["compute_ms"] = float(wd.compute_ms)
     doc["emitted_ts"] = wd.emitted_ts
     return doc
@@ -132,27 +151,66 @@ def encode_diagram(wd: WindowDiagram) -> bytes:
 
 
 def encode_diagrams(wds: list[WindowDiagram]) -> list[bytes]:
-    """``encode_diagram`` of each window; ValueError (nothing encoded) when any bar has a NaN
-    or an infinite birth."""
-    if orjson is None:
-        return [
-            json.dumps(diagram_to_dict(wd), separators=(",", ":"), allow_nan=False).encode()
-            for wd in wds
-        ]
-    # C-contiguous (k, 2) float64 arrays, which orjson writes (an inf death as null)
-    bars = [[np.ascontiguousarray(b, dtype=np.float64).reshape(-1, 2) for b in wd.diagrams]
-            for wd in wds]  # fmt: skip
-    every = np.concatenate([b for per_window in bars for b in per_window] or [np.empty((0, 2))])
+    """``encode_diagram`` of each window, written by one numba call outside the GIL
+    (``diagram_json``); ValueError (nothing encoded) when any bar has a NaN or an infinite
+    birth."""
+    if not wds:
+        return []
+    bars = [_bar_array(b) for wd in wds for b in wd.diagrams]
+    every = np.concatenate(bars) if bars else np.empty((0, 2))
     if np.isnan(every).any() or np.isinf(every[:, 0]).any():
         raise ValueError("a bar with a NaN or an infinite birth cannot be encoded")
-    values = []
-    for wd, per_window in zip(wds, bars, strict=True):
-        doc = _header_dict(wd)
-        doc["diagrams"] = per_window
-        doc["compute_ms"] = float(wd.compute_ms)
-        doc["emitted_ts"] = wd.emitted_ts
-        values.append(orjson.dumps(doc, option=orjson.OPT_SERIALIZE_NUMPY))
-    return values
+    bar_counts = np.fromiter(map(len, bars), dtype=np.int64, count=len(bars))
+    dims_at = np.zeros(len(wds) + 1, dtype=np.int64)
+    np.cumsum([len(wd.diagrams) for wd in wds], out=dims_at[1:])
+    ints, known = _int_columns(wds)
+    floats = np.array([(wd.threshold, wd.compute_ms) for wd in wds], dtype=np.float64)
+    text, text_at = _text_columns(wds)
+    text_bytes = int((text_at[:, 1] - text_at[:, 0] + text_at[:, 3] - text_at[:, 2]).sum())
+    length = max_bytes(len(wds), len(bars), len(every), text_bytes)
+    out = np.empty(length, dtype=np.uint8)
+    ends = np.empty(len(wds) + 1, dtype=np.int64)
+    ends[0] = 0
+    write_documents(ints, known, floats, text, text_at, dims_at, bar_counts, every, out, ends[1:])
+    bounds = ends.tolist()
+    return [out[bounds[i] : bounds[i + 1]].tobytes() for i in range(len(wds))]
+
+
+def _bar_array(bars: np.ndarray) -> np.ndarray:
+    if type(bars) is np.ndarray and bars.dtype == np.float64 and bars.ndim == 2:
+        return bars
+    return np.asarray(bars, dtype=np.float64).reshape(-1, 2)
+
+
+def _int_columns(wds: list[WindowDiagram]) -> tuple[np.ndarray, np.ndarray]:
+    """The header's integers in ``diagram_json.INT_FIELDS`` order, and which are known."""
+    rows = [
+        (wd.size, wd.stride, wd.seq, wd.partition, wd.first_offset, wd.last_offset,
+         wd.start_ts, wd.end_ts, len(wd.diagrams) - 1 if wd.maxdim is None else wd.maxdim,
+         wd.emitted_ts)
+        for wd in wds
+    ]  # fmt: skip
+    try:  # the worker's windows know every field
+        return np.array(rows, dtype=np.int64), np.ones((len(rows), len(INT_FIELDS)), dtype=bool)
+    except TypeError:  # some are None
+        cells = np.array(rows, dtype=object)
+        known = cells != None  # noqa: E711 (elementwise)
+        return np.where(known, cells, 0).astype(np.int64), known
+
+
+def _text_columns(wds: list[WindowDiagram]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct streams and backends as JSON strings in one uint8 array, and where each
+    window's two are in it (B, 4): stream start, end, backend start, end."""
+    index: dict[str, int] = {}
+    picks = [(index.setdefault(wd.stream, len(index)), index.setdefault(wd.backend, len(index)))
+             for wd in wds]  # fmt: skip
+    strings = [encode_basestring(name).encode() for name in index]
+    starts = np.zeros(len(strings) + 1, dtype=np.int64)
+    np.cumsum([len(t) for t in strings], out=starts[1:])
+    which = np.array(picks, dtype=np.int64)
+    text_at = np.stack([starts[which[:, 0]], starts[which[:, 0] + 1],
+                        starts[which[:, 1]], starts[which[:, 1] + 1]], axis=1)  # fmt: skip
+    return np.frombuffer(b"".join(strings), dtype=np.uint8), text_at
 
 
 def _header_dict(wd: WindowDiagram) -> dict[str, Any]:
@@ -196,12 +254,13 @@ def decode_diagram(value: bytes | str | dict[str, Any]) -> WindowDiagram:
         diagrams = doc["diagrams"]
         if not isinstance(diagrams, list):
             raise ValueError("'diagrams' must be a list (one entry per dimension)")
+        single = doc.get("precision") == "float32"
         return WindowDiagram(
             stream=str(doc["stream"]),
             size=int(window["size"]),
             stride=int(window["stride"]),
             seq=int(window["seq"]),
-            diagrams=[_bars_from_json(rows) for rows in diagrams],
+            diagrams=[_bars_from_json(rows, single) for rows in diagrams],
             backend=str(doc["backend"]),
             compute_ms=float(doc.get("compute_ms") or 0.0),
             partition=_opt_int(window.get("partition")),
