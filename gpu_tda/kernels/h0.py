@@ -58,12 +58,18 @@ def h0_prim_points(points: np.ndarray, threshold: np.float32) -> tuple[np.ndarra
     Keys are squared float64 distances, summed as ``pairwise_distances`` sums them; rounding
     sqrt to float32 is monotone, so the tree is also minimal for the rounded lengths, and only
     its n - 1 edges are rounded (plus each candidate, when there is a finite threshold).
+
+    Without a threshold and with at most three coordinates (zero rows pad them to three:
+    adding 0.0 to a square is exact), one pass per added vertex computes the distances,
+    relaxes the keys and finds their minimum (``_relax_through``): a third faster than a pass
+    for each.
     """
     n, d = points.shape
-    coords = np.ascontiguousarray(points.T)  # columns [0, remaining) are the vertices left
-    bounded = threshold < np.inf
+    coords = np.zeros((max(d, 3), n), dtype=np.float64)  # columns [0, remaining): vertices left
+    coords[:d] = points.T
+    fused = threshold == np.inf and d <= 3
     key = np.full(n, np.inf, dtype=np.float64)  # key[p] belongs to column p
-    added = np.empty(d, dtype=np.float64)
+    added = np.empty(coords.shape[0], dtype=np.float64)
     sq = np.empty(n, dtype=np.float64)  # squared distances to the added vertex
     remaining = n
     deaths = np.empty(n, dtype=np.float32)
@@ -80,23 +86,59 @@ def h0_prim_points(points: np.ndarray, threshold: np.float32) -> tuple[np.ndarra
                 deaths[n_deaths] = length
                 n_deaths += 1
         remaining -= 1  # move the added vertex out: swap in the last column
-        for k in range(d):
+        for k in range(coords.shape[0]):
             added[k] = coords[k, best_pos]
             coords[k, best_pos] = coords[k, remaining]
         key[best_pos] = key[remaining]
-        # relax the keys through the added vertex
-        squared_distances(coords, added, remaining, sq)
-        acc = sq[:remaining]
-        if bounded:
-            for p in range(remaining):
-                if acc[p] < key[p] and np.float32(np.sqrt(acc[p])) <= threshold:
-                    key[p] = acc[p]
+        if not remaining:
+            break
+        if fused:
+            best = _relax_through(key, coords, added, remaining)
         else:
-            for p in range(remaining):
-                key[p] = min(key[p], acc[p])
-        if remaining:
-            best_pos = _first_at(key, remaining, _smallest(key, remaining))
+            squared_distances(coords, added, remaining, sq)
+            best = _relax(key, sq, remaining, threshold)
+        best_pos = _first_at(key, remaining, best)
     return deaths[:n_deaths].copy(), components
+
+
+@nb.njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
+def _relax_through(key: np.ndarray, coords: np.ndarray, added: np.ndarray, count: int) -> float:
+    """key[p] = min(key[p], squared distance from ``added`` to column p) for the first
+    ``count`` columns of the three rows of ``coords``; returns the smallest key. Summed in
+    ``squared_distances``' order, no contraction: the same bits."""
+    x, y, z = coords[0], coords[1], coords[2]
+    ax, ay, az = added[0], added[1], added[2]
+    best = np.inf
+    for p in range(count):
+        dx = x[p] - ax
+        dy = y[p] - ay
+        dz = z[p] - az
+        k = min(key[p], dx * dx + dy * dy + dz * dz)
+        key[p] = k
+        best = min(best, k)
+    return best
+
+
+@nb.njit(cache=True, nogil=True)
+def _relax(key: np.ndarray, sq: np.ndarray, count: int, threshold: np.float32) -> float:
+    """key[p] = sq[p] where that is smaller (and, under a finite threshold, its float32 length
+    is within it) for p < count; returns the smallest key."""
+    if threshold < np.inf:
+        for p in range(count):
+            if sq[p] < key[p] and np.float32(np.sqrt(sq[p])) <= threshold:
+                key[p] = sq[p]
+        return _smallest(key, count)
+    return _relax_min(key, sq, count)
+
+
+@nb.njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})
+def _relax_min(key: np.ndarray, sq: np.ndarray, count: int) -> float:
+    best = np.inf
+    for p in range(count):
+        k = min(key[p], sq[p])
+        key[p] = k
+        best = min(best, k)
+    return best
 
 
 @nb.njit(cache=True, nogil=True, fastmath={"nnan", "nsz"})

@@ -18,7 +18,7 @@ from gpu_tda.kernels.combinatorics import binomial_table, simplex_vertices
 from gpu_tda.kernels.distances import enclosing_radius, pairwise_distances
 from gpu_tda.kernels.edge_sweep import classify_edges, triangle_columns
 from gpu_tda.kernels.filtration_order import sort_keys, sort_keys_by_upper_half, sort_simplices
-from gpu_tda.kernels.h0 import edge_vertices, h0_kruskal, sorted_edges
+from gpu_tda.kernels.h0 import edge_vertices, h0_kruskal, h0_prim, h0_prim_points, sorted_edges
 
 
 def test_binomial_table() -> None:
@@ -110,6 +110,27 @@ def test_pairwise_distances_are_float64_sums_rounded_to_float32() -> None:
     assert D.dtype == np.float32
     np.testing.assert_array_equal(D, want)
     assert D[5, 3] == 0.0
+
+
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 6])
+@pytest.mark.parametrize("threshold", [np.inf, 1.0])
+@pytest.mark.parametrize("style", ["normal", "grid", "far"])
+def test_prim_on_points_gives_the_bits_of_prim_on_the_distance_matrix(d, threshold, style):
+    """The point path (fused distance, relax and minimum for d <= 3) rounds to the same float32
+    lengths as the matrix of pairwise_distances, ties and duplicates included."""
+    rng = np.random.default_rng(d)
+    for n in (0, 1, 2, 5, 40, 129):
+        if style == "grid":
+            X = rng.integers(0, 3, size=(n, d)).astype(np.float64)
+        elif style == "far":
+            X = rng.normal(size=(n, d)) * 1e3 + 1e6
+        else:
+            X = rng.normal(size=(n, d))
+        thr = np.float32(threshold if style != "far" else threshold * 1e3)
+        deaths, components = h0_prim_points(X, thr)
+        want, want_components = h0_prim(pairwise_distances(X), thr)
+        np.testing.assert_array_equal(np.sort(deaths), np.sort(want))
+        assert components == want_components
 
 
 def _cloud(seed: int, n: int, grid: bool) -> np.ndarray:
