@@ -40,18 +40,21 @@ _Q_MIN32, _C_MIN32 = -149, 1 << 23  # the same for float32
 _K_MIN, _K_MAX = -324, 292  # flog10pow2(_Q_MIN), flog10pow2(971)
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
 def flog10pow2(e: int) -> int:
-    """floor(log10(2**e)) for |e| <= 5456721 (exact; see ``tests/streaming``)."""
+    """floor(log10(2**e)), exact over every binary exponent of a double (tested)."""
     return (e * 661_971_961_083) >> 41
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
 def flog10_three_quarters_pow2(e: int) -> int:
-    """floor(log10(3/4 * 2**e)), the ``k`` of a power of two (its lower neighbour is nearer)."""
+    """floor(log10(3/4 * 2**e)): ``k`` for a power of two, whose lower gap is half the upper."""
     return (e * 661_971_961_083 - 274_743_187_321) >> 41
 
 
+@nb.njit(cache=True, nogil=True, inline="always")
 def flog2pow10(e: int) -> int:
-    """floor(log2(10**e)) for |e| <= 6432162."""
+    """floor(log2(10**e)), exact over every decimal exponent of a double (tested)."""
     return (e * 913_124_641_741) >> 38
 
 
@@ -104,11 +107,11 @@ def _schubfach(q, c):
     cbr = cb + _U2
     if c != np.uint64(_C_MIN) or q == _Q_MIN:
         cbl = cb - _U2
-        k = (q * 661_971_961_083) >> 41
+        k = flog10pow2(q)
     else:  # a power of two: the gap below is half the gap above
         cbl = cb - _U1
-        k = (q * 661_971_961_083 - 274_743_187_321) >> 41
-    h = np.uint64(q + ((-k * 913_124_641_741) >> 38) + 2)
+        k = flog10_three_quarters_pow2(q)
+    h = np.uint64(q + flog2pow10(-k) + 2)
     g1, g0 = _G[k - _K_MIN, 0], _G[k - _K_MIN, 1]
     vb = _rop(g1, g0, cb << h)
     vbl = _rop(g1, g0, cbl << h)
@@ -154,11 +157,11 @@ def _schubfach32(q, c):
     cbr = cb + _U2
     if c != np.uint64(_C_MIN32) or q == _Q_MIN32:
         cbl = cb - _U2
-        k = (q * 661_971_961_083) >> 41
+        k = flog10pow2(q)
     else:
         cbl = cb - _U1
-        k = (q * 661_971_961_083 - 274_743_187_321) >> 41
-    h = np.uint64(q + ((-k * 913_124_641_741) >> 38) + 33)
+        k = flog10_three_quarters_pow2(q)
+    h = np.uint64(q + flog2pow10(-k) + 33)
     g = _G[k - _K_MIN, 0] + _U1
     vb = _rop32(g, cb << h)
     vbl = _rop32(g, cbl << h)
@@ -223,7 +226,7 @@ def _put_digits(out, end, f, n):
     _put_small(out, end, np.uint32(f), n)
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@nb.njit(cache=True, nogil=True)
 def write_float(out, pos, x):
     """Write ``repr(x)`` of a finite double ``x`` to the uint8 array ``out`` at ``pos``; return
     the position after it. ``out`` must have ``MAX_FLOAT_CHARS`` bytes free there."""
@@ -236,7 +239,7 @@ def write_float(out, pos, x):
     return _layout(out, pos, f, e)
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@nb.njit(cache=True, nogil=True)
 def write_float32(out, pos, x):
     """Write the shortest text that reads back as the finite float32 ``x`` (rounded to
     float32), laid out as ``repr`` lays out a double: ``repr(float(t))`` of numpy's shortest
@@ -266,7 +269,7 @@ def _zero(out, pos):
     return pos + 3
 
 
-@nb.njit(cache=True, nogil=True, inline="always")
+@nb.njit(cache=True, nogil=True)
 def _layout(out, pos, f, e):
     """Write ``f 10**e`` (f > 0) as ``repr`` would: trailing zeros dropped, plain notation
     for decimal exponents -4 to 15, scientific beyond."""

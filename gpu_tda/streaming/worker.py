@@ -56,6 +56,7 @@ from gpu_tda.streaming.checkpoint import PartitionState
 from gpu_tda.streaming.checkpoint_store import CheckpointStore
 from gpu_tda.streaming.committer import Committer
 from gpu_tda.streaming.compute_stage import JobComputer
+from gpu_tda.streaming.diagram import warm_up as warm_up_encoder
 from gpu_tda.streaming.exceptions import WorkerStoppedError
 from gpu_tda.streaming.fetch import fetch_micro_batch
 from gpu_tda.streaming.health import HealthServer
@@ -144,10 +145,11 @@ class KafkaWorker:
 
     # -- lifecycle ------------------------------------------------------------------------------
     def warm_up(self) -> float:
-        """Compile the compute engine's, the intake's and (with a device mirror) the device
-        rings' kernels now, not on the first micro-batch (a first run on a machine takes up to
-        a minute at maxdim 0-1). Blocking: call it in a thread. Returns the seconds it took."""
-        seconds = self.computer.warm_up() + warm_up_intake(self.specs)
+        """Compile the compute engine's, the intake's, the encoder's and (with a device mirror)
+        the device rings' kernels now, not on the first micro-batch (a first run on a machine
+        takes up to a minute at maxdim 0-1). Blocking: call it in a thread. Returns the seconds
+        it took."""
+        seconds = self.computer.warm_up() + warm_up_intake(self.specs) + warm_up_encoder()
         if self.device_mirror is not None:
             from gpu_tda.streaming.device_ring import warm_up as warm_up_device_rings
 

@@ -188,3 +188,11 @@ def test_the_longest_numbers_fit_the_buffer_bound():
     stdlib = json.dumps(diagram_to_dict(wd), separators=(",", ":"), ensure_ascii=False)
     assert values == [stdlib.encode()] * 2
     assert sum(map(len, values)) <= max_bytes(2, 2, 100, 2 * len(b'"s""cpu"'))
+
+
+def test_warm_up_compiles_the_encoder():
+    from gpu_tda.streaming import diagram_json
+    from gpu_tda.streaming.diagram import warm_up
+
+    assert warm_up() > 0
+    assert diagram_json.write_documents.signatures
