@@ -1,5 +1,7 @@
-"""Bit intrinsics on uint64 words, for the kernels that keep vertex sets as bitsets."""
+"""Bit intrinsics on uint64 words: for the kernels that keep vertex sets as bitsets, and the 128-bit
+product that the streaming number parser and writer scale by powers of ten with."""
 
+from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
@@ -35,3 +37,19 @@ def ones(typingctx, word):
         return builder.ctpop(args[0])
 
     return sig, codegen
+
+
+@intrinsic
+def mul128(typingctx, a, b):
+    """The 128-bit product of two uint64 as (high word, low word): one machine multiply."""
+    if a != types.uint64 or b != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        wide = ir.IntType(128)
+        product = builder.mul(builder.zext(args[0], wide), builder.zext(args[1], wide))
+        high = builder.trunc(builder.lshr(product, ir.Constant(wide, 64)), ir.IntType(64))
+        low = builder.trunc(product, ir.IntType(64))
+        return context.make_tuple(builder, signature.return_type, (high, low))
+
+    return types.UniTuple(types.uint64, 2)(types.uint64, types.uint64), codegen

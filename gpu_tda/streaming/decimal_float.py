@@ -19,9 +19,8 @@ import math
 
 import numba as nb
 import numpy as np
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
+
+from gpu_tda.kernels.bits import mul128
 
 MIN_Q, MAX_Q = -342, 308
 """Decimal exponents with a power in the table (others: the value is 0 or inf, refused)."""
@@ -63,23 +62,6 @@ _U9, _U63 = np.uint64(9), np.uint64(63)
 _LOW9 = np.uint64(0x1FF)
 _ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 _TOP = np.uint64(1 << 63)
-
-
-@intrinsic
-def mul128(typingctx, a, b):
-    """The 128-bit product of two uint64 as (high word, low word): one machine multiply (in
-    numba code only; ``shortest_float`` uses it too)."""
-    if a != types.uint64 or b != types.uint64:
-        return None
-
-    def codegen(context, builder, signature, args):
-        wide = ir.IntType(128)
-        product = builder.mul(builder.zext(args[0], wide), builder.zext(args[1], wide))
-        high = builder.trunc(builder.lshr(product, ir.Constant(wide, 64)), ir.IntType(64))
-        low = builder.trunc(product, ir.IntType(64))
-        return context.make_tuple(builder, signature.return_type, (high, low))
-
-    return types.UniTuple(types.uint64, 2)(types.uint64, types.uint64), codegen
 
 
 @nb.njit(cache=True, nogil=True)

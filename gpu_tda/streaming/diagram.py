@@ -97,7 +97,7 @@ def _sorted_bars(bars: np.ndarray) -> np.ndarray:
 def _bars_to_json(bars: np.ndarray, single: bool) -> list[list[float | None]]:
     """Rows of [birth, death]; ``single``: each value the double nearest its shortest float32
     text, which ``json.dumps`` then writes as that text."""
-    array = np.asarray(bars, dtype=np.float64).reshape(-1, 2)
+    array = _bar_array(bars)
     if single:
         rows = [[float(str(v)) for v in row] for row in array.astype(np.float32)]
     else:

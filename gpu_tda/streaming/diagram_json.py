@@ -75,19 +75,16 @@ def max_bytes(windows: int, dims: int, bars: int, text: int) -> int:
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
-def _piece(out, pos, j):
-    for i in range(PIECE_AT[j], PIECE_AT[j + 1]):
-        out[pos] = PIECES[i]
-        pos += 1
-    return pos
-
-
-@nb.njit(cache=True, nogil=True, inline="always")
 def _copy(out, pos, text, start, end):
     for i in range(start, end):
         out[pos] = text[i]
         pos += 1
     return pos
+
+
+@nb.njit(cache=True, nogil=True, inline="always")
+def _piece(out, pos, j):
+    return _copy(out, pos, PIECES, PIECE_AT[j], PIECE_AT[j + 1])
 
 
 @nb.njit(cache=True, nogil=True, inline="always")

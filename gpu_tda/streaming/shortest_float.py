@@ -24,9 +24,8 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
-from numba.cpython.unsafe.numbers import leading_zeros
 
-from gpu_tda.streaming.decimal_float import mul128
+from gpu_tda.kernels.bits import leading_zeros, mul128
 
 MAX_FLOAT_CHARS = 24
 """Longest text ``write_float`` writes (``-1.2345678901234567e-308``)."""
