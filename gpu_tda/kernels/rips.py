@@ -18,7 +18,7 @@ from gpu_tda.kernels.cohomology import (
 from gpu_tda.kernels.combinatorics import binomial_table
 from gpu_tda.kernels.distances import enclosing_radius, pairwise_distances
 from gpu_tda.kernels.edge_sweep import classify_edges, triangle_columns
-from gpu_tda.kernels.filtration_order import sort_simplices
+from gpu_tda.kernels.filtration_order import sort_lengths, sort_simplices
 from gpu_tda.kernels.h0 import h0_kruskal, h0_prim, h0_prim_points, sorted_edges
 from gpu_tda.kernels.pivot_index import new_pivot_index, with_room
 
@@ -203,7 +203,8 @@ def h0_of_windows(
         else:
             deaths, components = h0_prim_points(block, threshold)
         k = deaths.shape[0]
-        all_deaths[used : used + k] = np.sort(deaths)
+        sort_lengths(deaths)
+        all_deaths[used : used + k] = deaths
         all_deaths[used + k : used + k + components] = np.inf
         counts[w, 0] = k + components
         used += k + components
@@ -255,7 +256,8 @@ def _collect(collected, w, bars):
         group_d = deaths[start:stop]
         if dim == 0:  # every H0 bar is born at 0
             all_births[used : used + stop - start] = 0.0
-            all_deaths[used : used + stop - start] = np.sort(group_d)
+            all_deaths[used : used + stop - start] = group_d
+            sort_lengths(all_deaths[used : used + stop - start])
         else:
             order = np.argsort(group_b, kind="mergesort")
             order = order[np.argsort(group_d[order], kind="mergesort")]

@@ -19,7 +19,12 @@ from gpu_tda.kernels.cohomology import classify_all, reduce_coboundary, set_asid
 from gpu_tda.kernels.combinatorics import binomial_table, simplex_vertices
 from gpu_tda.kernels.distances import enclosing_radius, pairwise_distances
 from gpu_tda.kernels.edge_sweep import classify_edges, triangle_columns
-from gpu_tda.kernels.filtration_order import sort_keys, sort_keys_by_upper_half, sort_simplices
+from gpu_tda.kernels.filtration_order import (
+    sort_keys,
+    sort_keys_by_upper_half,
+    sort_lengths,
+    sort_simplices,
+)
 from gpu_tda.kernels.h0 import edge_vertices, h0_kruskal, h0_prim, h0_prim_points, sorted_edges
 
 
@@ -305,6 +310,27 @@ def test_sort_keys_by_upper_half_is_stable(m, fixed, varying, seed) -> None:
     got = keys.copy()
     sort_keys_by_upper_half(got)
     assert (got == keys[np.argsort(upper, kind="stable")]).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(0, 600),
+    st.integers(0, 2**31 - 1),
+    st.integers(0, 2**31 - 1),
+    st.integers(0, 10_000),
+)
+def test_sort_lengths_sorts_non_negative_float32_like_numpy(m, fixed, varying, seed) -> None:
+    """H0 bar lengths: any non-negative float32 (zeros, subnormals, inf, ties), below and above
+    the radix cutoff."""
+    rng = np.random.default_rng(seed)
+    bits = (rng.integers(0, 2**31, size=m, dtype=np.uint32) & np.uint32(varying)) | (
+        np.uint32(fixed) & ~np.uint32(varying)
+    )
+    values = bits.view(np.float32)
+    values = np.where(np.isnan(values), np.float32(np.inf), values)
+    got = values.copy()
+    sort_lengths(got)
+    np.testing.assert_array_equal(got, np.sort(values))
 
 
 def _brute_triangles(dist: np.ndarray, threshold: float) -> dict[int, float]:
