@@ -141,7 +141,8 @@ def gc_paused():
     diagram as it arrives; a full collection here (40-100 ms once the phase's messages and
     latencies are alive) stalls both, and it showed up as the worker's p99: spikes every 3 s,
     emitted p99 51-65 ms at 300k points/s against 17 ms with collection off. The worker itself
-    freezes its start-up objects (``runner.freeze_startup_objects``); this measures it, not us.
+    and the broker freeze their start-up objects (``startup.freeze_startup_objects``); this
+    measures them, not us.
     """
     gc.collect()
     gc.disable()

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import signal
 from typing import Any
 
 from gpu_tda.settings import WorkerSettings
+from gpu_tda.startup import freeze_startup_objects
 
 log = logging.getLogger(__name__)
 
@@ -79,20 +79,6 @@ async def serve(
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.remove_signal_handler(signum)
-
-
-def freeze_startup_objects() -> None:
-    """Exempt everything alive after start-up (modules, compiled kernels, clients) from the
-    garbage collector's scans.
-
-    A full collection walks every tracked object: about 185,000 once numba and aiokafka are
-    loaded, which stalls the event loop for some 150 ms on a 2-core machine, and a busy worker
-    allocates enough to trigger several a minute. Frozen objects are still freed by reference
-    counting; only the cycle scans skip them, so later collections walk just the objects created
-    since.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import click
 
 from gpu_tda.services import LOOPBACK, ServiceError, ServiceProcess, port_accepts
+from gpu_tda.startup import freeze_startup_objects
 
 DEFAULT_PORT = 9092
 DEFAULT_PARTITIONS = 4
@@ -153,6 +154,7 @@ async def _serve(
         raise click.ClickException(f"cannot listen on {LOOPBACK}:{port}: {exc}") from exc
     if advertised_host or advertised_port:
         broker.advertise(advertised_host or LOOPBACK, advertised_port or broker.port)
+    freeze_startup_objects()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

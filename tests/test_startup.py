@@ -1,11 +1,11 @@
-"""The worker process's start-up: what ``runner`` does besides signals (those are tested with a
-real process in test_worker_faults)."""
+"""The worker's and the broker's start-up: what they do besides signals (those are tested with
+a real process in test_worker_faults)."""
 
 from __future__ import annotations
 
 import gc
 
-from gpu_tda.streaming.runner import freeze_startup_objects
+from gpu_tda.startup import freeze_startup_objects
 
 
 def test_startup_objects_leave_the_collectors_scans():
