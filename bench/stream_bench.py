@@ -497,6 +497,8 @@ def fmt(value: float | None, digits: int = 0) -> str:
 
 def markdown(report: dict) -> str:
     flags = " ".join(report["worker_flags"])
+    fills = ", ".join(f"{n:,} points per stream at maxdim {md}"
+                      for md, n in report.get("fill_points_per_stream", {}).items())  # fmt: skip
     lines = [f"# Streaming worker benchmark ({report['mode']})", "",
              f"Machine: {describe(report['machine'])}", "",
              f"Window {WINDOW}, stride {STRIDE}, dim {DIM}, {report['streams']} streams, "
@@ -505,7 +507,8 @@ def markdown(report: dict) -> str:
              "Latency: last point produced -> diagram *emitted* (stamped by the worker before "
              "sending) and -> diagram *received* by a reader of the output topic (includes the "
              f"broker's ack and the reader's own fetch wait of up to "
-             f"{report['reader_fetch_wait_ms']} ms). Max rate: a drain of a filled topic, "
+             f"{report['reader_fetch_wait_ms']} ms). Max rate: a drain of a filled topic "
+             f"({fills}), "
              "as windows/s x stride (the points/s that sustain it: the drain also reads each "
              f"stream's first {WINDOW - STRIDE} points, which complete no window); the latency "
              "phases offer 50% and 90% of that. Transport floor: the same producer at the "
@@ -620,6 +623,7 @@ async def main_async(args: argparse.Namespace) -> dict:
         "scale_out_drains": scale_out,
         "worker_flags": WORKER_FLAGS,
         "reader_fetch_wait_ms": READER_FETCH_WAIT_MS,
+        "fill_points_per_stream": {md: args.fill_points[md] for md in args.maxdims},
     }  # fmt: skip
 
 
@@ -639,8 +643,10 @@ def main() -> None:
     args.maxdims = args.maxdims or [0, 1]
     args.encodings = args.encodings or ["binary", "json"]
     args.streams = args.streams or (100 if args.quick else 1000)
-    # points per stream put in the topic before the worker starts: the drain to measure
-    args.fill_points = {0: 2048 if args.quick else 1024, 1: 160 if args.quick else 192,
+    # points per stream put in the topic before the worker starts: the drain to measure (at
+    # maxdim 0, 125,000 windows: some 4 s at 1M points/s, long enough for a sustained rate;
+    # 1,024 points per stream, as before 2beecb8, drained in about 1.5 s and moved by +-15%)
+    args.fill_points = {0: 2048 if args.quick else 4096, 1: 160 if args.quick else 384,
                         2: 160, 3: 160}  # fmt: skip
     args.shares = [0.5, 0.9]
     args.phase_s = 3.0 if args.quick else 10.0
