@@ -42,7 +42,8 @@ def persistence_many(
     if not clouds:
         return []
     threads_wanted = n_threads or _cpu_count()
-    costs = [window_cost(c.shape[0], maxdim) for c in clouds]
+    cost_of = {n: window_cost(n, maxdim) for n in {c.shape[0] for c in clouds}}
+    costs = [cost_of[c.shape[0]] for c in clouds]
     threads = max(1, min(threads_wanted, len(clouds)))
     if len(clouds) > 1 and sum(costs) < SMALL_BATCH_COST:
         threads = 1
@@ -130,6 +131,8 @@ def window_cost(n: int, maxdim: int) -> float:
 
 def _balanced_chunks(costs: list[float], threads: int) -> list[list[int]]:
     """Split window indices into ``threads`` chunks of similar total cost (largest first)."""
+    if threads == 1:
+        return [list(range(len(costs)))]
     loads = [0.0] * threads
     chunks: list[list[int]] = [[] for _ in range(threads)]
     for i in sorted(range(len(costs)), key=lambda i: -costs[i]):

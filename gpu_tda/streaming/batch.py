@@ -185,26 +185,25 @@ class WindowComputer:
     def _diagram(
         self, window: DueWindow, dgms: list[np.ndarray], backend: str, compute_ms: float
     ) -> WindowDiagram:
-        return WindowDiagram(
-            stream=window.stream,
-            size=window.spec.size,
-            stride=window.spec.stride,
-            seq=window.seq,
-            diagrams=dgms,
-            backend=backend,
-            compute_ms=compute_ms,
-            partition=window.partition,
-            first_offset=_known(window.first_offset),
-            last_offset=_known(window.last_offset),
-            start_ts=_known(window.start_ts),
-            end_ts=_known(window.end_ts),
-            maxdim=self.maxdim,
-            threshold=self.threshold,
+        spec = window.spec
+        first, last = window.first_offset, window.last_offset
+        start, end = window.start_ts, window.end_ts
+        return WindowDiagram(  # positional, in field order: one per window, kept cheap
+            window.stream,
+            spec.size,
+            spec.stride,
+            window.seq,
+            dgms,
+            backend,
+            compute_ms,
+            window.partition,
+            None if first == NO_VALUE else int(first),
+            None if last == NO_VALUE else int(last),
+            None if start == NO_VALUE else int(start),
+            None if end == NO_VALUE else int(end),
+            self.maxdim,
+            self.threshold,
         )
-
-
-def _known(value: int) -> int | None:
-    return None if value == NO_VALUE else int(value)
 
 
 def _fallback_reason(exc: BaseException) -> str:
