@@ -166,7 +166,7 @@ class Pipeline:
 
     def _compute_run(self, job: Job, loop: asyncio.AbstractEventLoop) -> None:
         """On the compute thread: ``job``, then each job waiting behind it that is not small,
-        each handed to the send stage as soon as it is computed."""
+        each handed to the send stage as soon as it is computed (none once ``stop`` ran)."""
         while True:
             computed = self._compute_job(job)
             try:
@@ -174,10 +174,12 @@ class Pipeline:
             except RuntimeError:  # the loop closed meanwhile (the worker was stopped)
                 return
             with self._waiting_lock:
-                if not self._waiting or (
-                    self._inline is not None and self._inline(self._waiting[0])
-                ):
-                    return
+                head = self._waiting[0] if self._waiting and self._tasks else None
+            # judged outside the lock, so that submit never waits on it; only this thread
+            # takes jobs meanwhile, and merging into ``head`` only makes it larger
+            if head is None or (self._inline is not None and self._inline(head)):
+                return
+            with self._waiting_lock:
                 job = self._waiting.popleft()
 
     def _compute_job(self, job: Job) -> Computed:
