@@ -275,6 +275,12 @@ def test_edge_buckets_reduce_like_the_heap_over_several_words(n, grid) -> None:
     assert heap[0]  # some bars: the comparison is not vacuous
 
 
+def _patterned(rng, m: int, fixed: int, varying: int, dtype: type) -> np.ndarray:
+    """``m`` random words of ``dtype`` that agree with ``fixed`` outside the ``varying`` bits."""
+    noise = rng.integers(0, np.iinfo(dtype).max, size=m, dtype=dtype, endpoint=True)
+    return (noise & dtype(varying)) | (dtype(fixed) & ~dtype(varying))
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.integers(0, 3000),
@@ -284,9 +290,7 @@ def test_edge_buckets_reduce_like_the_heap_over_several_words(n, grid) -> None:
 )
 def test_sort_keys_sorts_like_numpy(m, fixed, varying, seed) -> None:
     """Radix passes over the varying bytes only: keys sharing any pattern of bits."""
-    rng = np.random.default_rng(seed)
-    noise = rng.integers(0, 2**64, size=m, dtype=np.uint64)
-    keys = (noise & np.uint64(varying)) | (np.uint64(fixed) & ~np.uint64(varying))
+    keys = _patterned(np.random.default_rng(seed), m, fixed, varying, np.uint64)
     got = keys.copy()
     sort_keys(got)
     assert (got == np.sort(keys)).all()
@@ -303,9 +307,7 @@ def test_sort_keys_by_upper_half_is_stable(m, fixed, varying, seed) -> None:
     """Ordered by the upper 32 bits alone, ties kept in their input order (few or many ties,
     below and above the radix cutoff)."""
     rng = np.random.default_rng(seed)
-    upper = (rng.integers(0, 2**32, size=m, dtype=np.uint64) & np.uint64(varying)) | (
-        np.uint64(fixed) & ~np.uint64(varying)
-    )
+    upper = _patterned(rng, m, fixed, varying, np.uint32).astype(np.uint64)
     keys = (upper << np.uint64(32)) | rng.integers(0, 2**32, size=m, dtype=np.uint64)
     got = keys.copy()
     sort_keys_by_upper_half(got)
@@ -322,11 +324,7 @@ def test_sort_keys_by_upper_half_is_stable(m, fixed, varying, seed) -> None:
 def test_sort_lengths_sorts_non_negative_float32_like_numpy(m, fixed, varying, seed) -> None:
     """H0 bar lengths: any non-negative float32 (zeros, subnormals, inf, ties), below and above
     the radix cutoff."""
-    rng = np.random.default_rng(seed)
-    bits = (rng.integers(0, 2**31, size=m, dtype=np.uint32) & np.uint32(varying)) | (
-        np.uint32(fixed) & ~np.uint32(varying)
-    )
-    values = bits.view(np.float32)
+    values = _patterned(np.random.default_rng(seed), m, fixed, varying, np.uint32).view(np.float32)
     values = np.where(np.isnan(values), np.float32(np.inf), values)
     got = values.copy()
     sort_lengths(got)
