@@ -40,8 +40,9 @@ class Computed:
 
 
 INLINE_COST = 1 << 22
-"""Most estimated work (``cpu_engine.window_cost`` units, about 6 ms at maxdim 0: 256 windows of
-128 points, or two maxdim-1 windows of 128 points) of a job computed on the event loop."""
+"""Most estimated work (``cpu_engine.window_cost`` units: 256 windows of 128 points at maxdim 0,
+about 6 ms computed and encoded, or two maxdim-1 windows of 128 points) of a job computed on the
+event loop."""
 
 
 class JobComputer:
