@@ -81,7 +81,7 @@ class WorkerSettings:
         ),
     )
     max_inflight: int = field(
-        default=4,
+        default=8,  # at 4 a draining worker paused until two jobs were acknowledged: 7% slower
         metadata=_opt(
             "Records in flight, in full micro-batches (x max-batch-records), before input pauses."
         ),
