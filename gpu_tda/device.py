@@ -68,6 +68,29 @@ def gpu_unavailable_reason() -> str | None:
         import cupy  # noqa: F401
     except Exception as exc:
         return f"CuPy cannot be imported ({exc}); install the 'gpu' extra"
+    return _probe_kernel(cuda)
+
+
+def _probe_kernel(cuda: ModuleType) -> str | None:
+    """None when numba.cuda compiles and runs a one-thread kernel here, else why not.
+
+    A device and a driver are not enough: numba-cuda 0.30 fails every compile under numpy 2.5
+    (it names the removed ``np.row_stack``), and an NVVM newer than the driver emits PTX the
+    driver refuses. Without this probe the engine would fall back to the CPU on every batch.
+    """
+    try:
+
+        @cuda.jit
+        def probe(out):
+            out[0] = 7
+
+        out = cuda.device_array(1, dtype=np.int32)
+        probe[1, 1](out)
+        wrote = int(out.copy_to_host()[0])
+    except Exception as exc:
+        return f"numba.cuda cannot compile or run a kernel here ({type(exc).__name__}: {exc})"
+    if wrote != 7:
+        return f"a probe kernel ran but wrote {wrote}, not 7"
     return None
 
 

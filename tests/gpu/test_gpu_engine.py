@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import gpu_tda
-from gpu_tda import cpu_engine
+from gpu_tda import cpu_engine, device
 from gpu_tda.gpu_engine import INJECT_ENV, GpuEngine
 from tests.diagram_oracle import assert_identical_results, assert_same_diagrams, ripser_diagrams
 
@@ -128,6 +128,24 @@ def test_gpu_backend_without_simulator_or_gpu_raises():
     )
     assert result.returncode == 0, result.stderr
     assert "refused: backend='gpu' is not usable here" in result.stdout
+
+
+def test_kernel_probe_runs_a_kernel_and_names_why_one_cannot_run():
+    """The GPU backend is offered only where a kernel compiles and runs: under the simulator
+    the probe's kernel does; a CUDA target that cannot compile (numba-cuda 0.30 under numpy
+    2.5 fails every compile) makes the reason name the error."""
+    assert device._probe_kernel(device.numba_cuda()) is None
+
+    class BrokenTarget:
+        @staticmethod
+        def jit(function):
+            raise AttributeError("module 'numpy' has no attribute 'row_stack'")
+
+    reason = device._probe_kernel(BrokenTarget)  # type: ignore[arg-type]
+    assert reason == (
+        "numba.cuda cannot compile or run a kernel here "
+        "(AttributeError: module 'numpy' has no attribute 'row_stack')"
+    )
 
 
 def run_gpu_check_quick(out: pathlib.Path, **env: str) -> tuple[subprocess.CompletedProcess, dict]:
