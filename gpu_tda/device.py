@@ -227,11 +227,28 @@ def exact_float64_ops() -> tuple[Callable[..., Any], Callable[..., Any]]:
     return libdevice.dmul_rn, libdevice.dadd_rn
 
 
+PINNED_MIN_BYTES = 1 << 20
+"""Device arrays from this size on are copied to the host through page-locked memory."""
+
+
 def to_host(array: Any) -> np.ndarray:
-    """A device (or host) array as a numpy array; copies from the device when needed."""
+    """A device (or host) array as a numpy array; copies from the device when needed.
+
+    Large arrays land in page-locked (pinned) host memory from CuPy's pinned pool: a copy into
+    fresh pageable memory ran at 3.5 GB/s on an H200 (535 MB of distances and edge keys took
+    153 ms), page faults included. The pool keeps the pages for the next batch's copy.
+    """
     if isinstance(array, np.ndarray):
         return array
-    return array.get()
+    if array.nbytes < PINNED_MIN_BYTES:
+        return array.get()
+    import cupy
+    import cupyx
+
+    source = cupy.ascontiguousarray(array)
+    out = cupyx.empty_pinned(source.shape, dtype=source.dtype)
+    source.get(out=out)
+    return out
 
 
 def synchronize() -> None:

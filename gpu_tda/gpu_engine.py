@@ -39,6 +39,13 @@ INJECT_ENV = "GPU_TDA_GPU_INJECT_FAILURES"
 SIMULATOR_BUDGET = 64 * 1024**2
 """Bytes a batch may use when free device memory is unknown (the simulator)."""
 
+HOST_OVERLAP_PARTS = 4
+"""Windows whose diagrams the host finishes (maxdim >= 1) go to the device in this many batches
+at least, so that the host reduces one batch while the device computes and copies the next."""
+
+HOST_OVERLAP_MIN_BATCH = 128
+"""Fewest windows in a batch of that cut (a smaller one gains less than another launch costs)."""
+
 
 @dataclasses.dataclass
 class EngineStats:
@@ -173,7 +180,7 @@ class GpuEngine:
         if n == 0:
             return [[np.empty((0, 2)) for _ in range(maxdim + 1)] for _ in range(total)]
         per_window = _bytes_per_window(n, stack.shape[2], distance_matrix, maxdim)
-        batch = self._batch_size(per_window, total)
+        batch = self._batch_size(per_window, total, host_finishes=maxdim >= 1)
         # host work of one batch (futures) overlaps the device work of the next
         parts: list[Future[list[list[np.ndarray]]]] = []
         start = 0
@@ -289,12 +296,17 @@ class GpuEngine:
 
     # -- helpers ----------------------------------------------------------------------------
 
-    def _batch_size(self, per_window: int, total: int) -> int:
+    def _batch_size(self, per_window: int, total: int, host_finishes: bool = False) -> int:
+        """Windows per device batch: what fits the memory budget, capped by ``max_batch``, and
+        cut into ``HOST_OVERLAP_PARTS`` when the host finishes the diagrams."""
         free = device.free_bytes()
         budget = SIMULATOR_BUDGET if free is None else int(free * self.memory_fraction)
         size = min(max(1, budget // max(per_window, 1)), MAX_BATCH)
         if self.max_batch is not None:
             size = min(size, self.max_batch)
+        if host_finishes:
+            parts = max(1, min(HOST_OVERLAP_PARTS, total // HOST_OVERLAP_MIN_BATCH))
+            size = min(size, -(-total // parts))
         return min(size, total)
 
     def _count_batch(self) -> None:

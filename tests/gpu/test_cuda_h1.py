@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gpu_tda import cpu_engine
-from gpu_tda.gpu_engine import GpuEngine
+from gpu_tda.gpu_engine import HOST_OVERLAP_MIN_BATCH, HOST_OVERLAP_PARTS, GpuEngine
 from gpu_tda.kernels.coboundary import neighbour_order
 from gpu_tda.kernels.cohomology import classify_all
 from gpu_tda.kernels.combinatorics import binomial_table
@@ -201,6 +201,20 @@ def test_h1_batches_split_by_memory_give_the_same_diagrams(make_clouds):
     ours = engine.persistence_many(clouds, 1, np.inf, False, None)
     assert_identical_results(ours, cpu_engine.persistence_many(clouds, 1, np.inf, False, None))
     assert engine.stats.device_batches == 3
+
+
+def test_windows_the_host_finishes_go_to_the_device_in_parts():
+    """At maxdim >= 1 a large bucket is cut into HOST_OVERLAP_PARTS batches, so the host reduces
+    one while the device runs the next; small buckets and maxdim 0 stay whole."""
+    engine = GpuEngine(memory_fraction=1.0)
+    whole = engine._batch_size(per_window=1, total=4096)
+    parts = engine._batch_size(per_window=1, total=4096, host_finishes=True)
+    assert whole == 4096
+    assert parts == 4096 // HOST_OVERLAP_PARTS
+    small = 2 * HOST_OVERLAP_MIN_BATCH - 1
+    assert engine._batch_size(per_window=1, total=small, host_finishes=True) == small
+    two = 2 * HOST_OVERLAP_MIN_BATCH + 1
+    assert engine._batch_size(per_window=1, total=two, host_finishes=True) == two - two // 2
 
 
 def test_edge_kernels_refuse_more_windows_than_one_grid_holds():
