@@ -3,22 +3,22 @@
     python bench/gpu_check.py [--out bench/results] [--cap-seconds 30]
     NUMBA_ENABLE_CUDASIM=1 python bench/gpu_check.py --quick --out /tmp/x   # simulator smoke run
 
-(1) checks the GPU backend against the CPU backend (bit for bit) and ripser.py (float32
-tolerance) on a few hundred noisy-circle windows; (2) times B = 1024 windows of n = 128 and 256
-at maxdim 0 and 1, and single uniform clouds of n = 2048 and 4096 at maxdim 1, for gpu_tda (gpu),
-gpu_tda (cpu, all cores), ripser.py and giotto-ph (all cores); (3) splits the GPU's maxdim-1 time
-on B = 1024 windows of n = 256 into its steps (each device step, the copy of the distances and
-sorted edge keys to the host, then the host reduction of the columns the device could not pair,
-on all cores) with the share of columns left to the host;
-(4) prints tables with ratios and the machine, and writes it all as JSON to --out, rewritten
-after each section (a run cut short keeps what it measured; a failing section is recorded and
-the next one runs). A GPU batch that failed on the device and was redone on the CPU (the
+(1) checks the GPU backend against the CPU backend (bit for bit) and ripser.py (float32 tolerance)
+on a few hundred noisy-circle windows; (2) times B = 1024 windows of n = 128 and 256 at maxdim 0
+and 1, and single uniform clouds of n = 2048 and 4096 at maxdim 1, for gpu_tda (gpu), gpu_tda (cpu,
+all cores), ripser.py and giotto-ph (all cores); (3) splits the GPU's maxdim-1 time on B = 1024
+windows of n = 256 into its steps (each device step, the copy of the distances and sorted edge keys
+to the host, then the host reduction of the columns the device could not pair, on all cores) with
+the share of columns left to the host; (4) runs the worker's device path: micro-batches scattered
+into per-stream device rings, windows gathered and computed, checked against the host's points and
+the CPU engine; (5) prints tables with ratios and the machine, and writes it all as JSON to --out,
+rewritten after each section (a run cut short keeps what it measured; a failing section is recorded
+and the next one runs). A GPU batch that failed on the device and was redone on the CPU (the
 engine's fallback, which keeps the results right) would make the GPU timings CPU timings: each
-check and timing records how many batches fell back, a row with any is left out of the goals,
-and the run fails with the engine's last error. On the device machine, ``bench/gpu_run.sh``
-runs it. Peers on
-batches are timed on a subset of the windows and reported per window; single clouds run in a
-child process killed after --cap-seconds (reported as a lower bound). Meant to finish in < 5 min
+check and timing records how many batches fell back, a row with any is left out of the goals, and
+the run fails with the engine's last error. On the device machine, ``bench/gpu_run.sh`` runs it.
+Peers on batches are timed on a subset of the windows and reported per window; single clouds run in
+a child process killed after --cap-seconds (reported as a lower bound). Meant to finish in < 5 min
 on an H100.
 """
 
@@ -54,6 +54,7 @@ FULL = {
     "batched": {"B": 1024, "sizes": (128, 256), "maxdims": (0, 1), "peer_windows": 64},
     "single": {"sizes": (2048, 4096), "maxdim": 1, "cap_seconds": 30.0},
     "steps": {"B": 1024, "n": 256},
+    "rings": {"streams": 1024, "capacity": 512, "batches": 32, "batch_points": 16384, "n": 256},
 }
 QUICK = {
     "check": {"windows": 6, "sizes": (8, 12), "maxdim": 1},
@@ -62,6 +63,7 @@ QUICK = {
     # a 24-point cloud for 10 s or more, so a child gets room there
     "single": {"sizes": (16, 24), "maxdim": 1, "cap_seconds": 120.0},
     "steps": {"B": 4, "n": 12},
+    "rings": {"streams": 3, "capacity": 16, "batches": 3, "batch_points": 20, "n": 12},
 }
 
 
@@ -328,6 +330,67 @@ def _time_steps(points: object) -> tuple[dict[str, float], np.ndarray]:
     return seconds, np.diff(cols.starts)
 
 
+def rings(rng: np.random.Generator, spec: dict) -> dict:
+    """The worker's device path on the device: micro-batches of noisy-circle points scattered
+    into per-stream device rings, each stream's last n points gathered into one (B, n, 2) batch,
+    checked against the host's copy of every stream (exactly) and its diagrams at maxdim 1
+    against the CPU engine's (bit for bit); seconds per append, per gather and per window."""
+    from gpu_tda.gpu_engine import default_engine
+    from gpu_tda.streaming.device_ring import DeviceRingBuffers
+
+    streams, n = spec["streams"], spec["n"]
+    ring = DeviceRingBuffers(spec["capacity"], 2, streams)
+    held: list[list[np.ndarray]] = [[] for _ in range(streams)]
+    append_s = []
+    for _ in range(spec["batches"]):
+        slots = rng.integers(0, streams, size=spec["batch_points"])
+        theta = rng.uniform(0, 2 * np.pi, size=slots.shape[0])
+        points = np.stack((np.cos(theta), np.sin(theta)), axis=-1)
+        points += rng.normal(scale=0.1, size=points.shape)
+        device.synchronize()
+        start = time.perf_counter()
+        ring.append_many(slots, points)
+        device.wait_for(ring.stream.record())
+        device.synchronize()
+        append_s.append(time.perf_counter() - start)
+        for slot in range(streams):
+            held[slot].append(points[slots == slot])
+    history = [np.concatenate(h) for h in held]
+    due = np.array([s for s in range(streams) if history[s].shape[0] >= n], dtype=np.int64)
+    starts = np.array([history[s].shape[0] - n for s in due], dtype=np.int64)
+    expected = np.stack([history[s][-n:] for s in due])
+    start = time.perf_counter()
+    batch = ring.gather(due, starts, n)
+    device.wait_for(ring.stream.record())
+    device.synchronize()
+    gather_s = time.perf_counter() - start
+    before = gpu_fallbacks()
+    engine = default_engine()
+    engine.persistence_of_batch(batch, 1, np.inf)  # compile, then time the second run
+    start = time.perf_counter()
+    gpu = engine.persistence_of_batch(batch, 1, np.inf)
+    compute_s = time.perf_counter() - start
+    cpu = run_cpu(list(expected), 1)
+    same_points = bool(np.array_equal(device.to_host(batch), expected))
+    same = sum(
+        all(np.array_equal(x, y) for x, y in zip(g, c, strict=True))
+        for g, c in zip(gpu, cpu, strict=True)
+    )
+    fell_back = gpu_fallbacks() - before
+    return {
+        "workload": f"{streams} streams, {spec['batches']} micro-batches of "
+        f"{spec['batch_points']} points, windows of n={n} at maxdim 1",
+        "windows": int(due.shape[0]),
+        "gathered_equals_host": same_points,
+        "gpu_equals_cpu": int(same),
+        "gpu_cpu_fallbacks": fell_back,
+        "ok": same_points and same == due.shape[0] and fell_back == 0,
+        "append_seconds_median": float(np.median(append_s[1:] or append_s)),
+        "gather_seconds": gather_s,
+        "compute_seconds_per_window": compute_s / max(1, due.shape[0]),
+    }
+
+
 # -- (4) report --------------------------------------------------------------------------------
 
 
@@ -382,6 +445,16 @@ def render(report: dict) -> str:
             f"  columns left to the host: {st['columns_left_per_window']:.1f} of "
             f"{st['edges_per_window']} edges per window"
         )
+    if "rings" in report and "rings" not in failed:
+        rg = report["rings"]
+        lines += [
+            "",
+            f"device rings: {rg['workload']}: gathered == host {rg['gathered_equals_host']}, "
+            f"gpu==cpu {rg['gpu_equals_cpu']} of {rg['windows']} -> "
+            f"{'OK' if rg['ok'] else 'MISMATCH'}; append {rg['append_seconds_median'] * 1e3:.3f} "
+            f"ms (median), gather {rg['gather_seconds'] * 1e3:.3f} ms, compute "
+            f"{rg['compute_seconds_per_window'] * 1e3:.3f} ms per window",
+        ]
     fell_back = fallback_count(report)
     if fell_back:
         lines += [
@@ -444,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         "batched": lambda: batched(rng, spec["batched"]),
         "single": lambda: single(rng, spec["single"], cap),
         "steps": lambda: steps(rng, spec["steps"]),
+        "rings": lambda: rings(rng, spec["rings"]),
     }
     # one section after another, the JSON rewritten after each: a run cut short (the device
     # call's time limit) keeps what it measured, and a failing section does not stop the rest
@@ -466,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(render(report))
     print(f"\nwrote {path} ({report['wall_seconds']:.1f} s)")
-    ok = isinstance(report["check"], dict) and report["check"].get("ok")
+    ok = all(isinstance(report[n], dict) and report[n].get("ok") for n in ("check", "rings"))
     failed = [n for n in sections if isinstance(report[n], dict) and "error" in report[n]]
     return 0 if ok and not failed and not fallback_count(report) else 1
 

@@ -171,6 +171,8 @@ def test_gpu_check_bench_runs_quick_under_the_simulator(tmp_path):
     assert report["steps"]["seconds"]["host reduction"] >= 0
     assert 0 <= report["steps"]["columns_left_per_window"] <= report["steps"]["edges_per_window"]
     assert report["machine"]["device"]["simulator"] is True
+    rings = report["rings"]
+    assert rings["ok"] and rings["gathered_equals_host"] and rings["windows"] == 3
     assert "ripser.py" in result.stdout and "giotto-ph" in result.stdout
     assert report["check"]["gpu_cpu_fallbacks"] == 0 and report["gpu_engine"]["cpu_fallbacks"] == 0
 
