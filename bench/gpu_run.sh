@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# On the device machine: install the carried peer wheels, then run bench/gpu_check.py with its
-# results in $OUT (the JSON is rewritten after each section, so a run cut short keeps what it
-# measured). Prepared here with `bash bench/gpu_wheels.sh`; the call is
+# On the device machine: install the carried wheels, run bench/gpu_check.py with its results in
+# $OUT (the JSON is rewritten after each section, so a run cut short keeps what it measured),
+# then bench/stream_bench.py --quick --backend gpu (the worker end to end through the embedded
+# broker, GPU_STREAM=0 skips it). Prepared here with `bash bench/gpu_wheels.sh`; the call is
 #   run(command="bash bench/gpu_run.sh", carry=[".whl"], timeout_s=600)
 # Arguments go to gpu_check.py; GPU_TDA_WHEELS names another wheel folder. Rehearse it here:
-#   NUMBA_ENABLE_CUDASIM=1 OUT=/tmp/gc bash bench/gpu_run.sh --quick
+#   NUMBA_ENABLE_CUDASIM=1 GPU_STREAM=0 OUT=/tmp/gc bash bench/gpu_run.sh --quick
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out=${OUT:-/tmp/gpu-check}
@@ -26,3 +27,12 @@ python3 -m pip list --disable-pip-version-check 2>/dev/null \
     | grep -i -E '^(numpy|numba|numba-cuda|cupy[a-z0-9-]*|scipy|scikit-learn|ripser|giotto-ph) ' \
     | tee "$out/packages.txt"
 timeout "${GPU_CHECK_TIMEOUT_S:-540}" python3 bench/gpu_check.py --out "$out" "$@"
+checked=$?
+# then the worker end to end with --backend gpu (skip: GPU_STREAM=0)
+streamed=0
+if [ "${GPU_STREAM:-1}" != 0 ]; then
+    timeout "${GPU_STREAM_TIMEOUT_S:-240}" python3 bench/stream_bench.py --quick --backend gpu \
+        --out "$out"
+    streamed=$?
+fi
+exit $(( checked != 0 ? checked : streamed ))

@@ -25,7 +25,7 @@ the ceiling for any aiokafka worker on this broker here), the compute engine alo
 points. There is no streaming peer to compare against. The producer and this script share the
 machine's cores with the worker, as a real deployment on one box would.
 
-    python bench/stream_bench.py [--quick] [--out bench/results] [--streams 1000]
+    python bench/stream_bench.py [--quick] [--out bench/results] [--streams 1000] [--backend gpu]
 """
 
 from __future__ import annotations
@@ -297,13 +297,13 @@ async def broker_alone(bootstrap: str, topic: str, records: int) -> float:
 
 # -- one case ----------------------------------------------------------------------------------
 def start_worker(
-    bootstrap: str, prefix: str, maxdim: int, port: int, tracing: bool = False
+    bootstrap: str, prefix: str, maxdim: int, port: int, backend: str, tracing: bool = False
 ) -> subprocess.Popen:
     launch = ["-c", TRACED_WORKER] if tracing else ["-m", "gpu_tda.cli"]
     cmd = [sys.executable, *launch, "worker", "--bootstrap-servers", bootstrap,
            "--input-topic", f"{prefix}.in", "--output-topic", f"{prefix}.out",
            "--dlq-topic", f"{prefix}.dlq", "--group-id", prefix, "--window", str(WINDOW),
-           "--stride", str(STRIDE), "--maxdim", str(maxdim), "--backend", "cpu",
+           "--stride", str(STRIDE), "--maxdim", str(maxdim), "--backend", backend,
            "--partitions", str(PARTITIONS), "--metrics-port", str(port),
            *WORKER_FLAGS]  # fmt: skip
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"{prefix}.log", "w+b")
@@ -363,7 +363,7 @@ async def run_case(
         alone_s = await broker_alone(bootstrap, f"{prefix}.in", len(messages))
         result["broker_alone_consume_points_per_s"] = total_points / alone_s
     ports = [free_port() for _ in range(workers)]
-    group = [start_worker(bootstrap, prefix, maxdim, port, tracing) for port in ports]
+    group = [start_worker(bootstrap, prefix, maxdim, port, args.backend, tracing) for port in ports]
     worker = group[0]  # the one the latency phases feed
     want = expected_windows(per_stream) * args.streams
     samples: list[tuple[float, dict]] = []
@@ -449,14 +449,14 @@ async def run_case(
 
 
 # -- in-process figures ------------------------------------------------------------------------
-def compute_alone(maxdim: int, count: int) -> float:
+def compute_alone(maxdim: int, count: int, backend: str) -> float:
     """Windows/s of one persistence_batch call of ``count`` (128, 3) windows."""
     import gpu_tda
 
     clouds = np.random.default_rng(1).normal(size=(count, WINDOW, DIM))
-    gpu_tda.persistence_batch(clouds[:4], maxdim=maxdim, backend="cpu")
+    gpu_tda.persistence_batch(clouds[:4], maxdim=maxdim, backend=backend)
     started = time.perf_counter()
-    gpu_tda.persistence_batch(clouds, maxdim=maxdim, backend="cpu")
+    gpu_tda.persistence_batch(clouds, maxdim=maxdim, backend=backend)
     return count / (time.perf_counter() - started)
 
 
@@ -503,7 +503,8 @@ def markdown(report: dict) -> str:
              f"Machine: {describe(report['machine'])}", "",
              f"Window {WINDOW}, stride {STRIDE}, dim {DIM}, {report['streams']} streams, "
              f"{report['points_per_message']} points per message, {PARTITIONS} partitions, "
-             f"embedded broker (gpu-tda's own) on loopback, worker `--backend cpu {flags}`. "
+             f"embedded broker (gpu-tda's own) on loopback, worker "
+             f"`--backend {report.get('backend', 'cpu')} {flags}`. "
              "Latency: last point produced -> diagram *emitted* (stamped by the worker before "
              "sending) and -> diagram *received* by a reader of the output topic (includes the "
              f"broker's ack and the reader's own fetch wait of up to "
@@ -596,8 +597,11 @@ async def main_async(args: argparse.Namespace) -> dict:
                 case = await run_case(broker.bootstrap_servers, maxdim, encoding, args)
                 print(json.dumps(case, indent=1), f"\n  [{describe(info)}]", flush=True)
                 cases.append(case)
+        # the tracing and scale-out drains measure the CPU worker's spans and a second worker
+        # on this machine's cores: a GPU run leaves them out (no second GPU, no OpenTelemetry)
+        extras = args.backend == "cpu" and 0 in args.maxdims and "binary" in args.encodings
         tracing = []
-        if 0 in args.maxdims and "binary" in args.encodings:
+        if extras:
             for traced in (False, True, False, True):
                 print(f"tracing overhead drain, tracing={traced} ...", flush=True)
                 case = await run_case(
@@ -605,7 +609,7 @@ async def main_async(args: argparse.Namespace) -> dict:
                 )
                 tracing.append(case)
         scale_out = []
-        if 0 in args.maxdims and "binary" in args.encodings:
+        if extras:
             for workers in (1, 2):
                 print(f"scale-out drain, {workers} worker(s) in one group ...", flush=True)
                 scale_out.append(await run_case(
@@ -616,10 +620,12 @@ async def main_async(args: argparse.Namespace) -> dict:
     return {
         "mode": "quick" if args.quick else "full", "machine": info, "streams": args.streams,
         "points_per_message": args.points_per_message, "cases": cases,
-        "compute_alone_windows_per_s": {md: compute_alone(md, 1000 if md == 0 else 100)
+        "backend": args.backend,
+        "compute_alone_windows_per_s": {md: compute_alone(md, 1000 if md == 0 else 100,
+                                                          args.backend)
                                         for md in args.maxdims},
         "rss_probe": json.loads(probe.stdout), "peers": "none: no streaming peer to compare",
-        "tracing_drains": tracing, "tracing_in_process": tracing_in_process(),
+        "tracing_drains": tracing, "tracing_in_process": tracing_in_process() if extras else None,
         "scale_out_drains": scale_out,
         "worker_flags": WORKER_FLAGS,
         "reader_fetch_wait_ms": READER_FETCH_WAIT_MS,
@@ -635,6 +641,10 @@ def main() -> None:
     parser.add_argument("--points-per-message", type=int, default=32)
     parser.add_argument("--maxdim", type=int, action="append", dest="maxdims")
     parser.add_argument("--encoding", action="append", dest="encodings")
+    parser.add_argument(
+        "--backend", choices=("cpu", "gpu"), default="cpu",
+        help="the worker's and the compute-alone figure's backend (gpu: a CUDA machine)",
+    )  # fmt: skip
     parser.add_argument("--rss-probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rss_probe:
@@ -654,7 +664,7 @@ def main() -> None:
     report = asyncio.run(main_async(args))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = "stream_quick" if args.quick else "stream"
+    stem = ("stream_quick" if args.quick else "stream") + ("_gpu" if args.backend == "gpu" else "")
     (out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
     text = markdown(report)
     (out / f"{stem}.md").write_text(text)
