@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import warnings
 from typing import Any
 
 from gpu_tda.settings import WorkerSettings
@@ -81,9 +82,17 @@ async def serve(
                 loop.remove_signal_handler(signum)
 
 
+LOW_OCCUPANCY_WARNING = r".*Grid size \d+ will likely result in GPU under-utilization"
+"""numba-cuda's warning for a launch of fewer blocks than the device has multiprocessors."""
+
+
 def configure_logging(level: str = "INFO") -> None:
+    """The worker's log format and levels; numba-cuda's low-occupancy warnings silenced: the GPU
+    engine launches one block per window, so a micro-batch of a few windows is a small grid by
+    design, and numba-cuda would warn once for every grid size it sees."""
     logging.basicConfig(
         level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=LOW_OCCUPANCY_WARNING)
