@@ -9,9 +9,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
+from gpu_tda import device
 from gpu_tda.backends import Backend, available_backends, resolve_backend
 from gpu_tda.validation import (
     check_distance_matrix,
@@ -19,6 +21,7 @@ from gpu_tda.validation import (
     check_point_batch,
     check_points,
     check_threshold,
+    checked_point_array,
 )
 
 Diagrams = list[np.ndarray]
@@ -43,7 +46,8 @@ def persistence(
 
     Parameters
     ----------
-    X : (n, d) array of points, or (n, n) distance matrix when ``distance_matrix=True``.
+    X : (n, d) array of points, or (n, n) distance matrix when ``distance_matrix=True``; on
+        the host, or on the GPU as :func:`persistence_batch` takes it.
     maxdim : highest homology dimension computed, 0..3.
     threshold : edges longer than this do not exist; bars alive at it are infinite.
     distance_matrix : read ``X`` as a symmetric distance matrix with zero diagonal.
@@ -61,6 +65,11 @@ def persistence(
     ValueError on malformed input; BackendUnavailableError for backend="gpu" without a GPU;
     MemoryBudgetError when the work would exceed ``memory_limit``.
     """
+    if device.is_device_array(X):
+        maxdim, threshold = _checked_options(maxdim, threshold, memory_limit)
+        return _device_windows(
+            X, maxdim, threshold, backend, distance_matrix, memory_limit, one=True
+        )[0]
     return persistence_batch(
         [X],
         maxdim=maxdim,
@@ -85,12 +94,15 @@ def persistence_batch(
     ``Xs`` is a (B, n, d) array or a sequence of (n_i, d_i) arrays (ragged is fine; with
     ``distance_matrix=True``, (B, n, n) or a sequence of square matrices). Returns a list of B
     results, each exactly what :func:`persistence` returns for that window.
+
+    ``Xs`` may live on the GPU (a CuPy array, a CUDA torch tensor: anything with
+    ``__cuda_array_interface__``): on the GPU backend its points never leave the device; with
+    the CPU backend, or as distance matrices (checked on the host), they are copied over.
     """
-    maxdim = check_maxdim(maxdim)
-    threshold = check_threshold(threshold)
-    if memory_limit is not None and memory_limit <= 0:
-        raise ValueError(
-            f"memory_limit must be a positive number of bytes or None, got {memory_limit}"
+    maxdim, threshold = _checked_options(maxdim, threshold, memory_limit)
+    if device.is_device_array(Xs):
+        return _device_windows(
+            Xs, maxdim, threshold, backend, distance_matrix, memory_limit, one=False
         )
     windows = _as_window_list(Xs)
     if distance_matrix:
@@ -106,6 +118,50 @@ def persistence_batch(
         clouds,
         maxdim=maxdim,
         threshold=threshold,
+        distance_matrix=distance_matrix,
+        memory_limit=memory_limit,
+    )
+
+
+def _checked_options(maxdim: int, threshold: float, memory_limit: int | None) -> tuple[int, float]:
+    """``maxdim`` and ``threshold`` checked, ``memory_limit`` refused unless positive or None."""
+    if memory_limit is not None and memory_limit <= 0:
+        raise ValueError(
+            f"memory_limit must be a positive number of bytes or None, got {memory_limit}"
+        )
+    return check_maxdim(maxdim), check_threshold(threshold)
+
+
+def _device_windows(
+    X: Any,
+    maxdim: int,
+    threshold: float,
+    backend: str,
+    distance_matrix: bool,
+    memory_limit: int | None,
+    *,
+    one: bool,
+) -> list[Diagrams]:
+    """Diagrams of a device array, ``one`` window or a batch: points go straight to the GPU
+    engine; anything else is copied to the host and checked there like any other input."""
+    want = 2 if one else 3
+    if len(X.shape) != want:
+        name = "X" if one else "Xs"
+        raise ValueError(f"{name} must be a {want}-D array, got shape {tuple(X.shape)}")
+    chosen = resolve_backend(backend)
+    if chosen is Backend.GPU and not distance_matrix:
+        xp = device.array_module()
+        points = xp.asarray(X)
+        points = checked_point_array(points[np.newaxis] if one else points, xp)
+        from gpu_tda.gpu_engine import default_engine
+
+        return default_engine().persistence_of_batch(points, maxdim, threshold, memory_limit)
+    host = device.device_array_to_host(X)
+    return persistence_batch(
+        host[np.newaxis] if one else host,
+        maxdim,
+        threshold,
+        chosen.value,
         distance_matrix=distance_matrix,
         memory_limit=memory_limit,
     )

@@ -231,6 +231,21 @@ PINNED_MIN_BYTES = 1 << 20
 """Device arrays from this size on are copied to the host through page-locked memory."""
 
 
+def is_device_array(obj: object) -> bool:
+    """Whether ``obj`` is an array on a CUDA device (a CuPy array, a CUDA torch tensor: anything
+    with ``__cuda_array_interface__``)."""
+    return hasattr(obj, "__cuda_array_interface__") and not isinstance(obj, np.ndarray)
+
+
+def device_array_to_host(array: Any) -> np.ndarray:
+    """Any library's device array (``is_device_array``) copied to the host, through CuPy."""
+    if simulator_enabled():
+        return np.asarray(array)
+    import cupy
+
+    return to_host(cupy.asarray(array))
+
+
 def to_host(array: Any) -> np.ndarray:
     """A device (or host) array as a numpy array; copies from the device when needed.
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable
+from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -47,16 +49,8 @@ def check_point_batch(
     """check_points for a (B, n, d) array at once: one conversion and one finiteness pass
     (a batch of small windows would otherwise spend more time here than in the kernel).
     Returns the B windows as C-contiguous float64 views."""
-    arr = np.asarray(Xs)
-    if arr.dtype.kind not in "fiu":
-        raise ValueError(f"{name_of(0)} must be a numeric array, got dtype {arr.dtype}")
+    arr = checked_point_array(np.asarray(Xs), np, name_of)
     n, d = arr.shape[1:]
-    if n > 0 and d == 0:
-        raise ValueError(f"{name_of(0)} has points with 0 coordinates (shape {(n, d)})")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if not math.isfinite(float(arr.sum())) and not np.isfinite(arr).all():  # one pass if finite
-        b, i, j = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name_of(b)} contains NaN or inf (first at row {i}, column {j})")
     windows = list(arr)
     if n == d and n > 2:
         for b, window in enumerate(windows):
@@ -68,6 +62,23 @@ def check_point_batch(
                 )
                 break
     return windows
+
+
+def checked_point_array(
+    arr: Any, xp: ModuleType, name_of: Callable[[int], str] = lambda b: f"Xs[{b}]"
+) -> Any:
+    """A (B, n, d) numeric array of ``xp`` (numpy, or CuPy for one on the device) as
+    C-contiguous float64 of finite values, where it is; a ValueError naming the window else."""
+    if arr.dtype.kind not in "fiu":
+        raise ValueError(f"{name_of(0)} must be a numeric array, got dtype {arr.dtype}")
+    n, d = arr.shape[1:]
+    if n > 0 and d == 0:
+        raise ValueError(f"{name_of(0)} has points with 0 coordinates (shape {(n, d)})")
+    arr = xp.ascontiguousarray(arr, dtype=np.float64)
+    if not math.isfinite(float(arr.sum())) and not bool(xp.isfinite(arr).all()):  # one pass
+        b, i, j = (int(v) for v in xp.argwhere(~xp.isfinite(arr))[0])
+        raise ValueError(f"{name_of(b)} contains NaN or inf (first at row {i}, column {j})")
+    return arr
 
 
 def check_distance_matrix(D: object, name: str = "X") -> np.ndarray:
