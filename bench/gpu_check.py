@@ -4,22 +4,22 @@
     NUMBA_ENABLE_CUDASIM=1 python bench/gpu_check.py --quick --out /tmp/x   # simulator smoke run
 
 (1) checks the GPU backend against the CPU backend (bit for bit) and ripser.py (float32 tolerance)
-on a few hundred noisy-circle windows; (2) times B = 1024 windows of n = 128 and 256 at maxdim 0
-and 1, and single uniform clouds of n = 2048 and 4096 at maxdim 1, for gpu_tda (gpu), gpu_tda (cpu,
-all cores), ripser.py and giotto-ph (all cores); (3) splits the GPU's maxdim-1 time on B = 1024
-windows of n = 256 into its steps (each device step, the copy of the distances and sorted edge keys
-to the host, then the host reduction of the columns the device could not pair, on all cores) with
-the share of columns left to the host; (4) runs the worker's device path: micro-batches scattered
-into per-stream device rings, windows gathered and computed, checked against the host's points and
-the CPU engine; (5) prints tables with ratios and the machine, and writes it all as JSON to --out,
-rewritten after each section (a run cut short keeps what it measured; a failing section is recorded
-and the next one runs). A GPU batch that failed on the device and was redone on the CPU (the
-engine's fallback, which keeps the results right) would make the GPU timings CPU timings: each
-check and timing records how many batches fell back, a row with any is left out of the goals, and
-the run fails with the engine's last error. On the device machine, ``bench/gpu_run.sh`` runs it.
-Peers on batches are timed on a subset of the windows and reported per window; single clouds run in
-a child process killed after --cap-seconds (reported as a lower bound). Meant to finish in < 5 min
-on an H100.
+on a few hundred noisy-circle windows, some of them handed over as one device array; (2) times B =
+1024 windows of n = 128 and 256 at maxdim 0 and 1, and single uniform clouds of n = 2048 and 4096
+at maxdim 1, for gpu_tda (gpu), gpu_tda (cpu, all cores), ripser.py and giotto-ph (all cores); (3)
+splits the GPU's maxdim-1 time on B = 1024 windows of n = 256 into its steps (each device step, the
+copy of the distances and sorted edge keys to the host, then the host reduction of the columns the
+device could not pair, on all cores) with the share of columns left to the host; (4) runs the
+worker's device path: micro-batches scattered into per-stream device rings, windows gathered and
+computed, checked against the host's points and the CPU engine; (5) prints tables with ratios and
+the machine, and writes it all as JSON to --out, rewritten after each section (a run cut short
+keeps what it measured; a failing section is recorded and the next one runs). A GPU batch that
+failed on the device and was redone on the CPU (the engine's fallback, which keeps the results
+right) would make the GPU timings CPU timings: each check and timing records how many batches fell
+back, a row with any is left out of the goals, and the run fails with the engine's last error. On
+the device machine, ``bench/gpu_run.sh`` runs it. Peers on batches are timed on a subset of the
+windows and reported per window; single clouds run in a child process killed after --cap-seconds
+(reported as a lower bound). Meant to finish in < 5 min on an H100.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import gpu_tda  # noqa: E402
 from bench.machine import machine_info  # noqa: E402
 from gpu_tda import cpu_engine, device  # noqa: E402
 
@@ -191,7 +192,6 @@ def check(rng: np.random.Generator, spec: dict) -> dict:
     clouds = [w for n in spec["sizes"] for w in noisy_circles(rng, per_size, n)]
     before = gpu_fallbacks()
     gpu = run_gpu(clouds, spec["maxdim"])
-    fell_back = gpu_fallbacks() - before
     cpu = run_cpu(clouds, spec["maxdim"])
     gpu_cpu = gpu_ripser = 0
     for cloud, g, c in zip(clouds, gpu, cpu, strict=True):
@@ -199,14 +199,25 @@ def check(rng: np.random.Generator, spec: dict) -> dict:
         dm = cdist(cloud, cloud)
         r = ripser.ripser(dm, maxdim=spec["maxdim"], distance_matrix=True)["dgms"]
         gpu_ripser += all(_close(x, y) for x, y in zip(g, r, strict=True))
+    # the first size's windows again, handed over on the device (the API's device input)
+    first = per_size
+    on_device = device.array_module().asarray(np.stack(clouds[:first]))
+    from_device = gpu_tda.persistence_batch(on_device, maxdim=spec["maxdim"], backend="gpu")
+    device_cpu = sum(
+        all(np.array_equal(x, y) for x, y in zip(g, c, strict=True))
+        for g, c in zip(from_device, cpu[:first], strict=True)
+    )
+    fell_back = gpu_fallbacks() - before
     return {
         "windows": len(clouds),
         "sizes": list(spec["sizes"]),
         "maxdim": spec["maxdim"],
         "gpu_equals_cpu": gpu_cpu,
         "gpu_equals_ripser": gpu_ripser,
+        "device_input_windows": first,
+        "device_input_equals_cpu": device_cpu,
         "gpu_cpu_fallbacks": fell_back,
-        "ok": gpu_cpu == gpu_ripser == len(clouds) and fell_back == 0,
+        "ok": gpu_cpu == gpu_ripser == len(clouds) and device_cpu == first and fell_back == 0,
     }
 
 
@@ -428,7 +439,9 @@ def render(report: dict) -> str:
         chk = report["check"]
         lines.append(
             f"check: {chk['windows']} windows n in {chk['sizes']} maxdim {chk['maxdim']}: "
-            f"gpu==cpu {chk['gpu_equals_cpu']}, gpu==ripser {chk['gpu_equals_ripser']} "
+            f"gpu==cpu {chk['gpu_equals_cpu']}, gpu==ripser {chk['gpu_equals_ripser']}, "
+            f"device input==cpu {chk['device_input_equals_cpu']} of "
+            f"{chk['device_input_windows']} "
             f"-> {'OK' if chk['ok'] else 'MISMATCH'}"
         )
     head = f"{'workload':26} {'maxdim':>6} " + " ".join(f"{n:>22}" for n in names)

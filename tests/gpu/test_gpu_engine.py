@@ -167,6 +167,9 @@ def test_gpu_check_bench_runs_quick_under_the_simulator(tmp_path):
     result, report = run_gpu_check_quick(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert report["check"]["ok"] and report["check"]["windows"] == 6
+    assert (
+        report["check"]["device_input_equals_cpu"] == report["check"]["device_input_windows"] == 3
+    )
     assert len(report["batched"]) == 4 and len(report["single"]) == 2
     assert report["steps"]["seconds"]["host reduction"] >= 0
     assert 0 <= report["steps"]["columns_left_per_window"] <= report["steps"]["edges_per_window"]
