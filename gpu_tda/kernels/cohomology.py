@@ -119,6 +119,7 @@ def reduce_coboundary(
     bucketed = eb.in_use(buckets)
     verts = np.empty(dim + 2, dtype=np.int64)
     scratch = np.empty(dim + 2, dtype=np.int64)
+    pivot_verts = np.empty(dim + 2, dtype=np.int64)  # the pivot's, when ``pivot_known``
     # the working coboundary: packed keys when every cofacet index fits in 32 bits
     packed = binom[dim + 2, n] <= np.int64(0xFFFFFFFF)
     cob_keys = np.empty(256 if packed else 0, dtype=np.uint64)
@@ -141,6 +142,7 @@ def reduce_coboundary(
         red_size = wc.push(red_heap_d, red_heap_i, np.int64(0), sd, si)
         pd = pivot_d[c]
         pi = pivot_i[c]
+        pivot_known = False
         n_gen = 0  # 0: the column's working coboundary is not built yet
         bound = sd  # the heap holds every cofacet of diameter <= bound
         cob_size = np.int64(0)
@@ -151,9 +153,11 @@ def reduce_coboundary(
                 owner = pmap.lookup(keys, values, pi)
                 partner = np.int64(-1)
                 if owner < 0:  # unclaimed, or claimed by an apparent pair?
-                    simplex_vertices(pi, dim + 1, n, binom, verts)
+                    if not pivot_known:
+                        simplex_vertices(pi, dim + 1, n, binom, pivot_verts)
+                    # scratch: the partner's vertices, for the addition below
                     partner = apparent_partner(
-                        dist, sorted_dist, order, binom, dim, pd, pi, verts, scratch
+                        dist, sorted_dist, order, binom, dim, pd, pi, pivot_verts, scratch
                     )
                     owner = pmap.APPARENT if partner != -1 else np.int64(-1)
                 if owner != -1:
@@ -193,13 +197,17 @@ def reduce_coboundary(
                         gen_d[n_gen] = ed
                         gen_i[n_gen] = ei
                         n_gen += 1
-                        simplex_vertices(ei, dim, n, binom, verts)
+                        if e < lo and owner == pmap.APPARENT:
+                            verts[: dim + 1] = scratch[: dim + 1]
+                        else:
+                            simplex_vertices(ei, dim, n, binom, verts)
                         cob_keys, cob_d, cob_i, cob_size = _add_coboundary(
                             dist, binom, dim, threshold, bound, ed, ei, verts, packed, buckets,
                             cob_keys, cob_d, cob_i, cob_size,
                         )  # fmt: skip
+                    pivot_known = bucketed
                     if bucketed:
-                        pd, pi = eb.pivot(buckets, binom)
+                        pd, pi = eb.pivot(buckets, binom, pivot_verts)
                     else:
                         cob_keys, cob_d, cob_i, cob_size, bound, pd, pi = _heap_pivot(
                             dist, binom, dim, threshold, sd, bound, gen_d, gen_i, n_gen, packed,

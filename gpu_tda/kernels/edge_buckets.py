@@ -112,8 +112,9 @@ def add_coboundary(
 
 
 @loop_helper
-def pivot(buckets: tuple, binom: np.ndarray) -> tuple[np.float32, np.int64]:
-    """The column's pivot (diameter, triangle index), or (0, -1) when it is zero."""
+def pivot(buckets: tuple, binom: np.ndarray, verts: np.ndarray) -> tuple[np.float32, np.int64]:
+    """The column's pivot (diameter, triangle index), or (0, -1) when it is zero; its three
+    vertices, largest first, go to ``verts`` (the caller then need not decode the index)."""
     _, ends, edge_d, rows, occupied, cursor, _, _ = buckets
     m = edge_d.shape[0]
     c = cursor[0]
@@ -138,8 +139,22 @@ def pivot(buckets: tuple, binom: np.ndarray) -> tuple[np.float32, np.int64]:
     for s in range(r, end):
         z = _top_vertex(rows, s)
         if z != -1:
-            best = max(best, triangle_index(binom, ends[s, 0], ends[s, 1], z))
+            t = triangle_index(binom, ends[s, 0], ends[s, 1], z)
+            if t > best:
+                best = t
+                _triangle_vertices(ends[s, 0], ends[s, 1], z, verts)
     return edge_d[r], best
+
+
+@loop_helper
+def _triangle_vertices(x: int, y: int, z: int, verts: np.ndarray) -> None:
+    """Triangle {x, y, z} (x > y) into verts[0..2], largest first."""
+    if z > x:
+        verts[0], verts[1], verts[2] = z, x, y
+    elif z > y:
+        verts[0], verts[1], verts[2] = x, z, y
+    else:
+        verts[0], verts[1], verts[2] = x, y, z
 
 
 @loop_helper
