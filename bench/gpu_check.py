@@ -184,6 +184,14 @@ def _close(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.allclose(a[finite], b[finite], rtol=2e-6, atol=1e-7))
 
 
+def identical_windows(ours: list[list[np.ndarray]], theirs: list[list[np.ndarray]]) -> int:
+    """How many windows have bit-identical diagrams in both results, dimension by dimension."""
+    return sum(
+        all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+        for a, b in zip(ours, theirs, strict=True)
+    )
+
+
 def check(rng: np.random.Generator, spec: dict) -> dict:
     import ripser
     from scipy.spatial.distance import cdist
@@ -193,20 +201,16 @@ def check(rng: np.random.Generator, spec: dict) -> dict:
     before = gpu_fallbacks()
     gpu = run_gpu(clouds, spec["maxdim"])
     cpu = run_cpu(clouds, spec["maxdim"])
-    gpu_cpu = gpu_ripser = 0
-    for cloud, g, c in zip(clouds, gpu, cpu, strict=True):
-        gpu_cpu += all(np.array_equal(x, y) for x, y in zip(g, c, strict=True))
+    gpu_cpu = identical_windows(gpu, cpu)
+    gpu_ripser = 0
+    for cloud, g in zip(clouds, gpu, strict=True):
         dm = cdist(cloud, cloud)
         r = ripser.ripser(dm, maxdim=spec["maxdim"], distance_matrix=True)["dgms"]
         gpu_ripser += all(_close(x, y) for x, y in zip(g, r, strict=True))
     # the first size's windows again, handed over on the device (the API's device input)
-    first = per_size
-    on_device = device.array_module().asarray(np.stack(clouds[:first]))
+    on_device = device.array_module().asarray(np.stack(clouds[:per_size]))
     from_device = gpu_tda.persistence_batch(on_device, maxdim=spec["maxdim"], backend="gpu")
-    device_cpu = sum(
-        all(np.array_equal(x, y) for x, y in zip(g, c, strict=True))
-        for g, c in zip(from_device, cpu[:first], strict=True)
-    )
+    device_cpu = identical_windows(from_device, cpu[:per_size])
     fell_back = gpu_fallbacks() - before
     return {
         "windows": len(clouds),
@@ -214,10 +218,10 @@ def check(rng: np.random.Generator, spec: dict) -> dict:
         "maxdim": spec["maxdim"],
         "gpu_equals_cpu": gpu_cpu,
         "gpu_equals_ripser": gpu_ripser,
-        "device_input_windows": first,
+        "device_input_windows": per_size,
         "device_input_equals_cpu": device_cpu,
         "gpu_cpu_fallbacks": fell_back,
-        "ok": gpu_cpu == gpu_ripser == len(clouds) and device_cpu == first and fell_back == 0,
+        "ok": gpu_cpu == gpu_ripser == len(clouds) and device_cpu == per_size and fell_back == 0,
     }
 
 
@@ -387,17 +391,14 @@ def rings(rng: np.random.Generator, spec: dict) -> dict:
     compute_s = time.perf_counter() - start
     cpu = run_cpu(list(expected), 1)
     same_points = bool(np.array_equal(device.to_host(batch), expected))
-    same = sum(
-        all(np.array_equal(x, y) for x, y in zip(g, c, strict=True))
-        for g, c in zip(gpu, cpu, strict=True)
-    )
+    same = identical_windows(gpu, cpu)
     fell_back = gpu_fallbacks() - before
     return {
         "workload": f"{streams} streams, {spec['batches']} micro-batches of "
         f"{spec['batch_points']} points, windows of n={n} at maxdim 1",
         "windows": int(due.shape[0]),
         "gathered_equals_host": same_points,
-        "gpu_equals_cpu": int(same),
+        "gpu_equals_cpu": same,
         "gpu_cpu_fallbacks": fell_back,
         "ok": same_points and same == due.shape[0] and fell_back == 0,
         "append_seconds_median": float(np.median(append_s[1:] or append_s)),
