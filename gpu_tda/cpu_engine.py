@@ -18,9 +18,9 @@ from gpu_tda.work_estimate import check_window_budget
 
 SMALL_BATCH_COST = 1 << 20
 """Below this estimated work (``window_cost`` units; about 0.7 ms at maxdim 0) a batch runs on the
-calling thread: starting and joining a thread pool costs about a millisecond on a busy 2-core
-machine, more than splitting such a batch saves. A streaming worker's light-load batches (a
-few windows each) are all this small."""
+calling thread: handing chunks to helper threads and waiting for them costs more than splitting
+such a batch saves. A streaming worker's light-load batches (a few windows each) are all this
+small."""
 
 
 def persistence_many(
@@ -62,12 +62,12 @@ def persistence_many(
     # path did here. Spreading one window again would take Python threads over nogil chunks.
     if len(chunks) == 1:
         run(chunks[0])
-    else:  # the calling thread runs the first chunk: one thread fewer to start per batch
-        with ThreadPoolExecutor(max_workers=len(chunks) - 1) as pool:
-            helpers = [pool.submit(run, chunk) for chunk in chunks[1:]]
-            run(chunks[0])
-            for helper in helpers:
-                helper.result()
+    else:  # the calling thread runs the first chunk, helper threads the others
+        pool = _helper_threads(len(chunks) - 1)
+        helpers = [pool.submit(run, chunk) for chunk in chunks[1:]]
+        run(chunks[0])
+        for helper in helpers:
+            helper.result()
     return results  # type: ignore[return-value]
 
 
@@ -115,6 +115,21 @@ def _run_chunk(
     if maxdim == 1:
         return h1_of_windows(data, offsets, widths, distance_matrix, thr32)
     return rips_of_windows(data, offsets, widths, distance_matrix, maxdim, thr32)
+
+
+@functools.cache
+def _helper_threads(count: int) -> ThreadPoolExecutor:
+    """``count`` threads that run a batch's other chunks, started once per process and count.
+
+    A pool per batch started and joined its threads each time: with a streaming worker's
+    batches of 60-200 windows (several hundred a second at half its maximum rate) that held the
+    event loop for a thread start each, waiting for the new thread to be scheduled.
+    """
+    return ThreadPoolExecutor(max_workers=count, thread_name_prefix="gpu-tda-cpu")
+
+
+if hasattr(os, "register_at_fork"):  # a forked child has none of its parent's threads
+    os.register_at_fork(after_in_child=_helper_threads.cache_clear)
 
 
 @functools.cache

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -14,39 +15,55 @@ from gpu_tda import cpu_engine
 from gpu_tda.api import persistence
 
 
-class _Pools:
-    """Counts the thread pools the engine starts (then lets it start them)."""
+class _Helpers:
+    """Counts the chunks the engine hands to its helper threads (then runs them there)."""
 
-    def __init__(self, real: type) -> None:
+    def __init__(self, real) -> None:
         self.real = real
-        self.started = 0
+        self.submitted = 0
 
-    def __call__(self, *args, **kwargs):
-        self.started += 1
-        return self.real(*args, **kwargs)
+    def __call__(self, count: int) -> _Helpers:
+        self.pool = self.real(count)
+        return self
+
+    def submit(self, *args, **kwargs):
+        self.submitted += 1
+        return self.pool.submit(*args, **kwargs)
 
 
 @pytest.mark.parametrize(
-    ("windows", "n", "maxdim", "pools"),
+    ("windows", "n", "maxdim", "helpers"),
     [
-        (4, 128, 0, 0),  # a few windows: less work than starting a pool
+        (4, 128, 0, 0),  # a few windows: less work than handing a chunk to a helper
         (2, 40, 1, 0),
         (400, 128, 0, 1),  # enough work to split over the cores
         (4, 128, 1, 1),
     ],
 )
-def test_small_batches_run_on_the_calling_thread(monkeypatch, windows, n, maxdim, pools):
+def test_small_batches_run_on_the_calling_thread(monkeypatch, windows, n, maxdim, helpers):
     rng = np.random.default_rng(windows)
     clouds = [rng.normal(size=(n, 3)) for _ in range(windows)]
-    counter = _Pools(cpu_engine.ThreadPoolExecutor)
-    monkeypatch.setattr(cpu_engine, "ThreadPoolExecutor", counter)
-    monkeypatch.setattr(cpu_engine.os, "cpu_count", lambda: 2)
+    counter = _Helpers(cpu_engine._helper_threads)
+    monkeypatch.setattr(cpu_engine, "_helper_threads", counter)
+    monkeypatch.setattr(cpu_engine, "_cpu_count", lambda: 2)
     got = cpu_engine.persistence_many(clouds, maxdim, np.inf, False, None)
-    assert counter.started == pools
+    assert counter.submitted == helpers
     for cloud, dgms in zip(clouds, got, strict=True):
         alone = persistence(cloud, maxdim=maxdim, backend="cpu")
         for mine, single in zip(dgms, alone, strict=True):
             np.testing.assert_array_equal(mine, single)
+
+
+def test_helper_threads_are_started_once_and_reused():
+    rng = np.random.default_rng(5)
+    clouds = [rng.normal(size=(128, 3)) for _ in range(400)]
+    first = cpu_engine.persistence_many(clouds, 0, np.inf, False, None, n_threads=3)
+    names = {t.name for t in threading.enumerate() if t.name.startswith("gpu-tda-cpu")}
+    second = cpu_engine.persistence_many(clouds, 0, np.inf, False, None, n_threads=3)
+    assert {t.name for t in threading.enumerate() if t.name.startswith("gpu-tda-cpu")} == names
+    assert 1 <= len(names) <= 2  # two helpers at most beside the calling thread
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a[0], b[0])
 
 
 # Three processes, each compiling a part of the maxdim-2 path into one empty cache, then the third
