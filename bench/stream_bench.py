@@ -196,19 +196,44 @@ async def prefill(bootstrap: str, topic: str, messages: list[tuple], encoding: s
 
 
 async def paced(bootstrap: str, topic: str, messages: list[tuple], encoding: str, rate: float):
-    """Send ``messages`` at ``rate`` points/s, each stamped with its send time; return seconds."""
+    """Send ``messages`` at ``rate`` points/s, each stamped with its send time; return seconds.
+
+    Every 2 ms tick stamps what is due and hands it over as one closed record batch per
+    partition, the partition aiokafka's ``send`` would pick for the key (murmur2). The
+    messages on the wire are those ``send`` with a 1 ms linger would batch; building them
+    per message through ``send`` took this process 0.6 cores at 500k points/s (0.4 this way,
+    with ``consume_latencies``' lighter parsing), cores the worker shares.
+    """
+    from aiokafka.partitioner import DefaultPartitioner
+
     encode = encoder(encoding)
     producer = await new_producer(bootstrap, 1)
+    parts = sorted(await producer.partitions_for(topic))
+    partition_of = DefaultPartitioner()
+    partitions: dict[bytes, int] = {}
     started = time.perf_counter()
     sent = 0
     futures = []
     try:
         while sent < len(messages):
             due = int((time.perf_counter() - started) * rate / len(messages[0][1])) + 1
+            due = min(due, len(messages))
             now_ms = int(time.time() * 1000)
-            for key, pts in messages[sent : min(due, len(messages))]:
-                futures.append(await producer.send(topic, value=encode(pts, ts=now_ms), key=key))
-            sent = max(sent, min(due, len(messages)))
+            batches: dict[int, object] = {}
+            for key, pts in messages[sent:due]:
+                p = partitions.get(key)
+                if p is None:
+                    p = partitions[key] = partition_of(key, parts, parts)
+                batch = batches.get(p)
+                if batch is None:
+                    batch = batches[p] = producer.create_batch()
+                if batch.append(key=key, value=encode(pts, ts=now_ms), timestamp=None) is None:
+                    futures.append(await _send_closed(producer, batch, topic, p))
+                    batch = batches[p] = producer.create_batch()
+                    batch.append(key=key, value=encode(pts, ts=now_ms), timestamp=None)
+            for p, batch in batches.items():
+                futures.append(await _send_closed(producer, batch, topic, p))
+            sent = max(sent, due)
             await asyncio.sleep(0.002)
         await asyncio.gather(*futures)
     finally:
@@ -216,9 +241,23 @@ async def paced(bootstrap: str, topic: str, messages: list[tuple], encoding: str
     return time.perf_counter() - started
 
 
+async def _send_closed(producer, batch, topic: str, partition: int) -> asyncio.Future:
+    batch.close()  # complete: sent at once
+    return await producer.send_batch(batch, topic, partition=partition)
+
+
+def stamps(value: bytes) -> tuple[int | None, int]:
+    """(``window.end_ts``, ``emitted_ts``) of a diagram document, read where the worker's
+    writer puts them (``"end_ts":N}`` closes the window object, ``"emitted_ts":N}`` the
+    document) instead of parsing 2.4 KB of JSON per window."""
+    at = value.index(b'"end_ts":') + 9
+    end = value[at : value.index(b"}", at)]
+    at = value.rindex(b'"emitted_ts":') + 13
+    return (None if end == b"null" else int(end)), int(value[at:-1])
+
+
 async def consume_latencies(bootstrap: str, topic: str, stop: asyncio.Event, out: list) -> None:
     """Append (emitted - end_ts, received - end_ts) ms for every new diagram until ``stop``."""
-    import orjson
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     consumer = AIOKafkaConsumer(
@@ -237,11 +276,10 @@ async def consume_latencies(bootstrap: str, topic: str, stop: asyncio.Event, out
             now_ms = time.time() * 1000
             for records in batch.values():
                 for r in records:
-                    doc = orjson.loads(r.value)
-                    end = doc["window"]["end_ts"]
+                    end, emitted = stamps(r.value)
                     if end is None or end < since:  # a window of the prefill
                         continue
-                    out.append((doc["emitted_ts"] - end, now_ms - end))
+                    out.append((emitted - end, now_ms - end))
     finally:
         await consumer.stop()
 
