@@ -48,15 +48,6 @@ class DueWindow:
         return self.spec.last_index(self.seq)
 
 
-@dataclass(frozen=True)
-class NeededPoint:
-    """The oldest point a future window of a stream still needs, and its message."""
-
-    index: int
-    offset: int
-    message_start: int
-
-
 class RingStore:
     """The rings of many streams of one dimension: arrays indexed by each stream's slot.
 
@@ -96,6 +87,28 @@ class RingStore:
     def slot_bytes(self) -> int:
         """Bytes of one stream's share of the arrays."""
         return int(self.points[0].nbytes + self.meta[0].nbytes + self.cursor[0].nbytes)
+
+    def replay_entries(self, slots: np.ndarray) -> np.ndarray:
+        """(k, 4) int64: the checkpoint entry ``[a, b, u, d]`` of the stream in each of
+        ``slots`` (see ``checkpoint``), all at once. When a window not yet due needs buffered
+        points, ``a`` is the offset of the message holding the oldest of them and ``b`` that
+        message's first per-stream index; otherwise ``a`` is the stream's last offset + 1 and
+        ``b`` its point count. ``u`` is past every window already published, ``d`` the
+        dimension."""
+        cursor = self.cursor[slots]
+        count = cursor[:, rk.CUR_COUNT]
+        needed = np.min([spec.first_index(spec.next_seqs(count)) for spec in self.specs], axis=0)
+        buffered = needed < count
+        oldest = np.maximum(needed, cursor[:, rk.CUR_VALID_FROM])
+        meta = self.meta[slots, oldest % self.capacity]
+        entries = np.empty((len(slots), 4), dtype=np.int64)
+        entries[:, 0] = np.where(
+            buffered, meta[:, rk.META_OFFSET], cursor[:, rk.CUR_LAST_OFFSET] + 1
+        )
+        entries[:, 1] = np.where(buffered, meta[:, rk.META_START], count)
+        entries[:, 2] = np.maximum(cursor[:, rk.CUR_EMITTED_UPTO], count)
+        entries[:, 3] = self.dim
+        return entries
 
     def due_windows(
         self, out: np.ndarray, win: np.ndarray, counts: np.ndarray
@@ -226,19 +239,6 @@ class RingBuffer:
         """Per-stream index of the oldest point some not-yet-due window will contain."""
         count = self.count
         return min(spec.first_index(spec.next_seq(count)) for spec in self.specs)
-
-    def oldest_needed(self) -> NeededPoint | None:
-        """The oldest buffered point a future window needs, or None when none is buffered."""
-        index = self.next_needed_index()
-        if index >= self.count:
-            return None
-        index = max(index, self.valid_from)
-        meta = self.store.meta[self.slot, index % self.capacity]
-        return NeededPoint(
-            index=index,
-            offset=int(meta[rk.META_OFFSET]),
-            message_start=int(meta[rk.META_START]),
-        )
 
     def window_points(self, start: int, size: int) -> np.ndarray:
         """A copy of buffered points ``start .. start+size-1`` (must still be in the ring)."""

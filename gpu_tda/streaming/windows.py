@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from gpu_tda.streaming.exceptions import WindowConfigError
 
 MAX_WINDOW_SIZE = 1 << 20
@@ -44,6 +46,10 @@ class WindowSpec:
         """The first window not yet due once ``count`` points have arrived."""
         # smallest k with k*S + N - 1 >= count
         return max(0, -((self.size - 1 - count) // self.stride))
+
+    def next_seqs(self, counts: np.ndarray) -> np.ndarray:
+        """``next_seq`` of each int64 count, at once."""
+        return np.maximum(0, -((self.size - 1 - counts) // self.stride))
 
     def due_seqs(self, before: int, after: int) -> range:
         """Windows that became due while the point count went from ``before`` to ``after``."""

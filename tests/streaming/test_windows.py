@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpu_tda.streaming import RingBuffer, WindowConfigError, WindowSpec
+from gpu_tda.streaming.ring_buffer import RingStore
 from gpu_tda.streaming.windows import make_specs, parse_window
 
 
@@ -111,15 +112,38 @@ def test_offsets_and_timestamps_of_a_window_come_from_its_first_and_last_points(
     assert all(w.partition == 3 for w in due)
 
 
-def test_oldest_needed_point_tracks_the_next_window():
+def test_replay_entries_track_the_next_window():
     buf = RingBuffer("s", (WindowSpec(8, 4),), 1)
+    entry = lambda: buf.store.replay_entries(np.array([buf.slot])).tolist()[0]  # noqa: E731
     buf.append(np.zeros((3, 1)), offset=0)
     buf.append(np.zeros((3, 1)), offset=1)  # points 0..5; window 0 needs 0..7
-    needed = buf.oldest_needed()
-    assert (needed.index, needed.offset, needed.message_start) == (0, 0, 0)
+    assert entry() == [0, 0, 6, 1]  # replay from offset 0, whose first point is index 0
     buf.append(np.zeros((3, 1)), offset=2)  # points 6..8: window 0 done, window 1 needs 4..11
-    needed = buf.oldest_needed()
-    assert (needed.index, needed.offset, needed.message_start) == (4, 1, 3)
+    assert entry() == [1, 3, 9, 1]  # offset 1 holds points 3..5
+    gaps = RingBuffer("g", (WindowSpec(2, 4),), 2, count=0)  # windows skip points 2, 3, 6, 7, ...
+    gaps.append(np.zeros((3, 2)), offset=7)  # points 0..2: window 0 done, window 1 needs 4..5
+    assert gaps.store.replay_entries(np.array([gaps.slot])).tolist() == [[8, 3, 3, 2]]
+
+
+def test_replay_entries_of_many_streams_at_once_equal_each_alone():
+    specs = (WindowSpec(5, 2), WindowSpec(8, 3))
+    store = RingStore(specs, 1)
+    rng = np.random.default_rng(4)
+    bufs = [RingBuffer(f"s{i}", specs, 1, store=store) for i in range(6)]
+    for offset in range(40):
+        buf = bufs[int(rng.integers(len(bufs)))]
+        buf.append(np.zeros((int(rng.integers(1, 4)), 1)), offset=offset)
+        slots = np.arange(len(bufs))
+        together = store.replay_entries(slots).tolist()
+        assert together == [store.replay_entries(np.array([s])).tolist()[0] for s in slots]
+        for buf_, (a, b, u, d) in zip(bufs, together, strict=True):
+            needed = buf_.next_needed_index()
+            assert u == buf_.count and d == 1
+            if needed < buf_.count:  # the message holding the oldest point still needed
+                ring = store.meta[buf_.slot, max(needed, buf_.valid_from) % store.capacity]
+                assert (a, b) == (ring[0], ring[2])
+            else:
+                assert (a, b) == (buf_.last_offset + 1, buf_.count)
 
 
 def test_window_specs_are_validated():
