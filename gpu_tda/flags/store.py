@@ -73,6 +73,8 @@ class FlagStore:
         )
         self._flags: Mapping[str, FlagDefinition] = MappingProxyType({})
         self._lifecycle = threading.Lock()
+        self._install_lock = threading.Lock()  # one cache install at a time
+        self._installs = 0  # cache installs so far: a re-read started before one is stale
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._in_outage = False
@@ -105,7 +107,8 @@ class FlagStore:
             return stored
 
         stored = self._redis.transaction(write, self.key, value_from_callable=True)
-        self._install({**self._flags, stored.name: stored})
+        with self._install_lock:
+            self._install({**self._flags, stored.name: stored})
         return stored
 
     def delete(self, name: str) -> bool:
@@ -114,7 +117,8 @@ class FlagStore:
         pipe.hdel(self.key, name)
         pipe.publish(self.channel, _change("delete", name, None))
         existed = bool(pipe.execute()[0])
-        self._install({k: v for k, v in self._flags.items() if k != name})
+        with self._install_lock:
+            self._install({k: v for k, v in self._flags.items() if k != name})
         return existed
 
     def refresh(self) -> bool:
@@ -184,16 +188,25 @@ class FlagStore:
         return good, bad
 
     def _refresh_once(self) -> None:
-        good, bad = self._read()
-        # An entry that no longer parses keeps its last good definition.
-        kept = {n: f for n, f in self._flags.items() if n in bad}
-        self._install({**kept, **good})
+        while True:
+            installs = self._installs
+            good, bad = self._read()
+            with self._install_lock:
+                # a put or delete of this process installed meanwhile: this read may predate
+                # it and would take it back out of the cache until the next one; read again
+                if self._installs != installs:
+                    continue
+                # An entry that no longer parses keeps its last good definition.
+                kept = {n: f for n, f in self._flags.items() if n in bad}
+                self._install({**kept, **good})
+                break
         self.last_refresh = time.time()
         if self._in_outage:
             log.info("flag store reconnected to %s", self.redis_url)
             self._in_outage = False
 
     def _install(self, flags: dict[str, FlagDefinition]) -> None:
+        self._installs += 1
         self._flags = MappingProxyType(flags)
         if self._metrics is not None:
             self._metrics.active.set(sum(1 for f in flags.values() if f.enabled))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 
@@ -34,6 +35,36 @@ def test_put_get_load_delete_and_versions(flags_url: str, raw_redis) -> None:
     assert store.delete("gpu-compute") is True
     assert store.delete("gpu-compute") is False
     assert store.get("gpu-compute") is None and store.load() == {}
+    store.stop()
+
+
+def test_a_re_read_never_takes_back_a_write_of_this_process(flags_url: str) -> None:
+    """A re-read (the refresher's, on a change message) that read Redis before this process's
+    put landed must not install that older hash over the put: the flag would go missing (off)
+    until the next change, as the client test saw for thousands of evaluations."""
+    store = FlagStore(flags_url)
+    read_done, put_done = threading.Event(), threading.Event()
+    real_read = store._read
+    reads: list[set[str]] = []
+
+    def slow_read():
+        found = real_read()
+        reads.append(set(found[0]))
+        if len(reads) == 1:  # the first read predates the put below
+            read_done.set()
+            put_done.wait(5)
+        return found
+
+    store._read = slow_read
+    store.put(FlagDefinition("old"))
+    refresher = threading.Thread(target=store.refresh)
+    refresher.start()
+    assert read_done.wait(5)
+    store.put(FlagDefinition("new"))
+    put_done.set()
+    refresher.join(5)
+    assert reads == [{"old"}, {"old", "new"}]  # it read again once it saw the put
+    assert store.get("new") is not None and store.get("old") is not None
     store.stop()
 
 
