@@ -198,19 +198,18 @@ async def prefill(bootstrap: str, topic: str, messages: list[tuple], encoding: s
 async def paced(bootstrap: str, topic: str, messages: list[tuple], encoding: str, rate: float):
     """Send ``messages`` at ``rate`` points/s, each stamped with its send time; return seconds.
 
-    Every 2 ms tick stamps what is due and hands it over as one closed record batch per
-    partition, the partition aiokafka's ``send`` would pick for the key (murmur2). The
-    messages on the wire are those ``send`` with a 1 ms linger would batch; building them
-    per message through ``send`` took this process 0.6 cores at 500k points/s (0.4 this way,
-    with ``consume_latencies``' lighter parsing), cores the worker shares.
+    Every 2 ms tick stamps what is due and hands it over as closed record batches, one per
+    partition, as the worker publishes (``record_batches``; each key in the partition ``send``
+    would pick). The messages on the wire are those ``send`` with a 1 ms linger would batch;
+    building them per message through ``send`` took this process 0.6 cores at 500k points/s
+    (0.4 this way, with ``consume_latencies``' lighter parsing), cores the worker shares.
     """
-    from aiokafka.partitioner import DefaultPartitioner
+    from gpu_tda.streaming.record_batches import KeyPartitions, send_records
 
     encode = encoder(encoding)
     producer = await new_producer(bootstrap, 1)
     parts = sorted(await producer.partitions_for(topic))
-    partition_of = DefaultPartitioner()
-    partitions: dict[bytes, int] = {}
+    keys = KeyPartitions()
     started = time.perf_counter()
     sent = 0
     futures = []
@@ -219,31 +218,15 @@ async def paced(bootstrap: str, topic: str, messages: list[tuple], encoding: str
             due = int((time.perf_counter() - started) * rate / len(messages[0][1])) + 1
             due = min(due, len(messages))
             now_ms = int(time.time() * 1000)
-            batches: dict[int, object] = {}
-            for key, pts in messages[sent:due]:
-                p = partitions.get(key)
-                if p is None:
-                    p = partitions[key] = partition_of(key, parts, parts)
-                batch = batches.get(p)
-                if batch is None:
-                    batch = batches[p] = producer.create_batch()
-                if batch.append(key=key, value=encode(pts, ts=now_ms), timestamp=None) is None:
-                    futures.append(await _send_closed(producer, batch, topic, p))
-                    batch = batches[p] = producer.create_batch()
-                    batch.append(key=key, value=encode(pts, ts=now_ms), timestamp=None)
-            for p, batch in batches.items():
-                futures.append(await _send_closed(producer, batch, topic, p))
+            records = [(encode(pts, ts=now_ms), key, None) for key, pts in messages[sent:due]]
+            for p, run in keys.group(topic, parts, records).items():
+                futures.append(await send_records(producer, topic, p, run))
             sent = max(sent, due)
             await asyncio.sleep(0.002)
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
     return time.perf_counter() - started
-
-
-async def _send_closed(producer, batch, topic: str, partition: int) -> asyncio.Future:
-    batch.close()  # complete: sent at once
-    return await producer.send_batch(batch, topic, partition=partition)
 
 
 def stamps(value: bytes) -> tuple[int | None, int]:

@@ -15,8 +15,7 @@ Publishing is split in two so that the worker can overlap jobs:
   half-open probe. So no window and no dead letter is dropped, and nothing past them is
   committed.
 
-Keys go to partitions as the Java client and aiokafka's default partitioner put them
-(murmur2 of the key), looked up once per key.
+Keys go to partitions as ``producer.send`` would put them (``record_batches``).
 """
 
 from __future__ import annotations
@@ -30,12 +29,12 @@ from typing import Any, TypeVar
 
 from aiobreaker import CircuitBreaker, CircuitBreakerError
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 
 from gpu_tda.metrics import WorkerMetrics
 from gpu_tda.streaming.breakers import BreakerConfig, StateHook, make_breaker
 from gpu_tda.streaming.diagram import WindowDiagram
 from gpu_tda.streaming.dlq import DeadLetter
+from gpu_tda.streaming.record_batches import KeyPartitions, Record, send_records
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +45,6 @@ ATTEMPT_TIMEOUT_S = 5.0
 """Longest wait for the acknowledgements of one attempt before it counts as a failure."""
 
 T = TypeVar("T")
-Record = tuple[bytes, bytes | None, list[tuple[str, bytes]] | None]
-"""(value, key, headers) of one outgoing message."""
 
 
 @dataclass
@@ -100,8 +97,7 @@ class Publisher:
         )
         self.attempt_timeout_s = attempt_timeout_s
         self._partitions: dict[str, list[int]] = {}
-        self._key_partition: dict[tuple[str, bytes], int] = {}
-        self._partitioner = DefaultPartitioner()
+        self._keys = KeyPartitions()
 
     async def send(
         self, diagrams: list[WindowDiagram], values: list[bytes], dead_letters: list[DeadLetter]
@@ -178,39 +174,15 @@ class Publisher:
 
     def _group(self, topic: str, parts: list[int], records: list[Record]) -> list[_Batch]:
         """Records -> one batch per partition (keeping their order within a partition)."""
-        by_partition: dict[int, list[Record]] = {}
-        cache = self._key_partition
-        for record in records:
-            key = record[1]
-            if key is None:
-                partition = self._partitioner(None, parts, parts)
-            else:
-                partition = cache.get((topic, key), -1)
-                if partition < 0:
-                    partition = cache[(topic, key)] = self._partitioner(key, parts, parts)
-            by_partition.setdefault(partition, []).append(record)
-        return [_Batch(topic, p, recs) for p, recs in sorted(by_partition.items())]
+        return [
+            _Batch(topic, p, recs) for p, recs in self._keys.group(topic, parts, records).items()
+        ]
 
     async def _send_batch(self, batch: _Batch) -> None:
-        """Hand ``batch``'s records to the producer as closed record batches (sent at once).
-
-        Records that do not fit one record batch (``max_batch_size``) go as several; the
-        batch's future then completes when all of them are acknowledged.
-        """
-        producer = self._producer
-        futures = []
-        builder = producer.create_batch()
-        for value, key, headers in batch.records:
-            if builder.append(timestamp=None, key=key, value=value, headers=headers) is None:
-                futures.append(await self._submit(builder, batch))
-                builder = producer.create_batch()
-                builder.append(timestamp=None, key=key, value=value, headers=headers)
-        futures.append(await self._submit(builder, batch))
-        batch.future = futures[0] if len(futures) == 1 else asyncio.gather(*futures)
-
-    async def _submit(self, builder: Any, batch: _Batch) -> asyncio.Future[Any]:
-        builder.close()  # complete: no linger, and no producer.send() record slips in
-        return await self._producer.send_batch(builder, batch.topic, partition=batch.partition)
+        """Hand ``batch``'s records to the producer as closed record batches (sent at once)."""
+        batch.future = await send_records(
+            self._producer, batch.topic, batch.partition, batch.records
+        )
 
     async def _attempt(self, delivery: Delivery) -> None:
         loop = asyncio.get_running_loop()
