@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import functools
 import os
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
@@ -23,6 +26,22 @@ such a batch saves. A streaming worker's light-load batches (a few windows each)
 small."""
 
 
+T = TypeVar("T")
+
+
+class ChunkBars(NamedTuple):
+    """One chunk's kernel output: the indices of its windows in the batch, ``counts``
+    (windows, maxdim + 1) bars per window and dimension, and every bar's birth and death
+    (float32), grouped by window then dimension, each group in ripser's order; ``seconds`` the
+    kernel took."""
+
+    windows: list[int]
+    counts: np.ndarray
+    births: np.ndarray
+    deaths: np.ndarray
+    seconds: float
+
+
 def persistence_many(
     clouds: list[np.ndarray],
     maxdim: int,
@@ -32,6 +51,29 @@ def persistence_many(
     n_threads: int | None = None,
 ) -> list[list[np.ndarray]]:
     """Diagrams of validated float64 windows (points, or distance matrices)."""
+    results: list[list[np.ndarray] | None] = [None] * len(clouds)
+    chunks = persistence_chunks(
+        clouds, maxdim, threshold, distance_matrix, memory_limit, _chunk_diagrams, n_threads
+    )
+    for windows, diagrams in chunks:
+        for window, dgms in zip(windows, diagrams, strict=True):
+            results[window] = dgms
+    return results  # type: ignore[return-value]
+
+
+def persistence_chunks(
+    clouds: list[np.ndarray],
+    maxdim: int,
+    threshold: float,
+    distance_matrix: bool,
+    memory_limit: int | None,
+    finish: Callable[[ChunkBars], T],
+    n_threads: int | None = None,
+) -> list[tuple[list[int], T]]:
+    """Validated float64 windows computed in chunks of similar cost, one chunk per thread:
+    ``finish`` gets each chunk's bars on the thread that computed them, so that what it does
+    outside the GIL (the worker writes the chunk's output messages) runs in parallel too.
+    Returns (window indices, ``finish``'s result) per chunk."""
     thr32 = np.float32(threshold)
     checked: set[int] = set()  # sizes whose full simplex counts fit: checked once
     for cloud in clouds:
@@ -48,27 +90,24 @@ def persistence_many(
     if len(clouds) > 1 and sum(costs) < SMALL_BATCH_COST:
         threads = 1
     chunks = _balanced_chunks(costs, threads)
-    results: list[list[np.ndarray] | None] = [None] * len(clouds)
 
-    def run(chunk: list[int]) -> None:
+    def run(chunk: list[int]) -> tuple[list[int], T]:
+        started = time.perf_counter()
         windows = [clouds[i] for i in chunk]
         counts, births, deaths = _run_chunk(windows, maxdim, thr32, distance_matrix)
-        for window, diagrams in zip(chunk, _split(counts, births, deaths), strict=True):
-            results[window] = diagrams
+        seconds = time.perf_counter() - started
+        return chunk, finish(ChunkBars(chunk, counts, births, deaths, seconds))
 
     # One window runs on one thread. The kernels had a parallel=True mode for a lone window; loaded
     # from numba's on-disk cache, code that calls a parallel=True kernel can segfault when its
     # entries were written by different processes (numba issues 8578, 10128), as the maxdim-2
     # path did here. Spreading one window again would take Python threads over nogil chunks.
     if len(chunks) == 1:
-        run(chunks[0])
-    else:  # the calling thread runs the first chunk, helper threads the others
-        pool = _helper_threads(len(chunks) - 1)
-        helpers = [pool.submit(run, chunk) for chunk in chunks[1:]]
-        run(chunks[0])
-        for helper in helpers:
-            helper.result()
-    return results  # type: ignore[return-value]
+        return [run(chunks[0])]
+    # the calling thread runs the first chunk, helper threads the others
+    pool = _helper_threads(len(chunks) - 1)
+    helpers = [pool.submit(run, chunk) for chunk in chunks[1:]]
+    return [run(chunks[0])] + [helper.result() for helper in helpers]
 
 
 def diagrams_of_distances(dist: np.ndarray, maxdim: int, thr32: np.float32) -> list[np.ndarray]:
@@ -78,6 +117,10 @@ def diagrams_of_distances(dist: np.ndarray, maxdim: int, thr32: np.float32) -> l
     """
     counts, births, deaths = _run_chunk([dist.astype(np.float64)], maxdim, thr32, True)
     return _split(counts, births, deaths)[0]
+
+
+def _chunk_diagrams(bars: ChunkBars) -> list[list[np.ndarray]]:
+    return _split(bars.counts, bars.births, bars.deaths)
 
 
 def _split(counts: np.ndarray, births: np.ndarray, deaths: np.ndarray) -> list[list[np.ndarray]]:

@@ -66,6 +66,38 @@ def test_helper_threads_are_started_once_and_reused():
         np.testing.assert_array_equal(a[0], b[0])
 
 
+def test_each_chunk_is_finished_on_the_thread_that_computed_it(monkeypatch):
+    """``persistence_chunks`` hands every chunk's bars to ``finish`` on its own thread (the
+    calling thread takes one): each window once, its bars those of ``persistence``."""
+    monkeypatch.setattr(cpu_engine, "_cpu_count", lambda: 3)
+    rng = np.random.default_rng(9)
+    clouds = [rng.normal(size=(n, 2)) for n in (128, 40, 128, 3, 128, 90) * 20]
+    computing: dict[int, int] = {}
+    real_run = cpu_engine._run_chunk
+
+    def run_chunk(windows, *args):
+        computing[id(windows[0])] = threading.get_ident()
+        return real_run(windows, *args)
+
+    monkeypatch.setattr(cpu_engine, "_run_chunk", run_chunk)
+
+    def finish(bars: cpu_engine.ChunkBars):
+        assert computing[id(clouds[bars.windows[0]])] == threading.get_ident()
+        assert bars.counts.shape == (len(bars.windows), 2) and bars.seconds >= 0
+        return threading.get_ident(), cpu_engine._split(bars.counts, bars.births, bars.deaths)
+
+    chunks = cpu_engine.persistence_chunks(clouds, 1, np.inf, False, None, finish)
+    assert len(chunks) == 3
+    assert sorted(i for windows, _ in chunks for i in windows) == list(range(len(clouds)))
+    assert chunks[0][1][0] == threading.get_ident()  # the calling thread's chunk comes first
+    assert all(thread != threading.get_ident() for _, (thread, _) in chunks[1:])
+    for windows, (_, diagrams) in chunks:
+        for i, dgms in zip(windows, diagrams, strict=True):
+            alone = persistence(clouds[i], maxdim=1, backend="cpu")
+            for mine, single in zip(dgms, alone, strict=True):
+                np.testing.assert_array_equal(mine, single)
+
+
 # Three processes, each compiling a part of the maxdim-2 path into one empty cache, then the third
 # running maxdim-1 batches and one maxdim-2 window: while the kernels had a parallel mode (numba's
 # threads, for a lone window) the second call segfaulted when its code came from that cache

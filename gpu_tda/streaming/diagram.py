@@ -18,7 +18,9 @@ encode_diagram(wd))`` gives back the same bars, bit for bit.
 
 Encoding many small diagrams is a hot path of the worker: ``encode_diagrams`` writes a whole
 batch in one numba call that releases the GIL (``diagram_json``), the same text as
-``json.dumps(diagram_to_dict(wd))`` without spaces.
+``json.dumps(diagram_to_dict(wd))`` without spaces. ``Headers`` is what that call takes
+besides the bars; the worker's CPU path builds it from the due windows (``of_windows``) and
+writes each engine chunk's documents straight from the kernel's bars.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring  # type: ignore[attr-defined]
 from typing import Any
@@ -38,6 +41,7 @@ except ImportError:  # pragma: no cover - orjson is a dependency; the stdlib pat
     orjson = None
 
 from gpu_tda.streaming.diagram_json import INT_FIELDS, max_bytes, write_documents
+from gpu_tda.streaming.ring_buffer import NO_VALUE, DueWindow
 
 SCHEMA = "gpu-tda.diagram/1"
 
@@ -159,22 +163,91 @@ def encode_diagrams(wds: list[WindowDiagram]) -> list[bytes]:
         return []
     bars = [_bar_array(b) for wd in wds for b in wd.diagrams]
     every = np.concatenate(bars) if bars else np.empty((0, 2))
-    if np.isnan(every).any() or np.isinf(every[:, 0]).any():
-        raise ValueError("a bar with a NaN or an infinite birth cannot be encoded")
     bar_counts = np.fromiter(map(len, bars), dtype=np.int64, count=len(bars))
     dims_at = np.zeros(len(wds) + 1, dtype=np.int64)
     np.cumsum([len(wd.diagrams) for wd in wds], out=dims_at[1:])
-    ints, known = _int_columns(wds)
-    floats = np.array([(wd.threshold, wd.compute_ms) for wd in wds], dtype=np.float64)
-    text, text_at = _text_columns(wds)
-    text_bytes = int((text_at[:, 1] - text_at[:, 0] + text_at[:, 3] - text_at[:, 2]).sum())
-    length = max_bytes(len(wds), len(bars), len(every), text_bytes)
-    out = np.empty(length, dtype=np.uint8)
-    ends = np.empty(len(wds) + 1, dtype=np.int64)
-    ends[0] = 0
-    write_documents(ints, known, floats, text, text_at, dims_at, bar_counts, every, out, ends[1:])
-    bounds = ends.tolist()
-    return [out[bounds[i] : bounds[i + 1]].tobytes() for i in range(len(wds))]
+    return Headers.of_diagrams(wds).write(dims_at, bar_counts, every)
+
+
+@dataclass
+class Headers:
+    """What a batch of documents says besides the bars, as ``diagram_json.write_documents``
+    takes it: one row per window.
+
+    ``ints`` (B, len(INT_FIELDS)) int64 and ``known`` (same shape; False writes null),
+    ``floats`` (B, 2) threshold and compute_ms, ``text`` the distinct streams and backends as
+    JSON strings in one uint8 array and ``text_at`` (B, 4) where each window's two are in it.
+    """
+
+    ints: np.ndarray
+    known: np.ndarray
+    floats: np.ndarray
+    text: np.ndarray
+    text_at: np.ndarray
+
+    @classmethod
+    def of_diagrams(cls, wds: list[WindowDiagram]) -> Headers:
+        """The headers of ``wds``' documents."""
+        ints, known = _int_columns(wds)
+        floats = np.array([(wd.threshold, wd.compute_ms) for wd in wds], dtype=np.float64)
+        text, text_at = _text_columns([wd.stream for wd in wds], [wd.backend for wd in wds])
+        return cls(ints, known, floats, text, text_at)
+
+    @classmethod
+    def of_windows(
+        cls, due: Sequence[DueWindow], maxdim: int, threshold: float, backend: str
+    ) -> Headers:
+        """The headers of due windows' documents before they are computed: ``emitted_ts`` and
+        ``compute_ms`` are 0 until the caller sets them (``stamp``)."""
+        rows = [
+            (w.spec.size, w.spec.stride, w.seq, NO_VALUE if w.partition is None else w.partition,
+             w.first_offset, w.last_offset, w.start_ts, w.end_ts, maxdim, 0)
+            for w in due
+        ]  # fmt: skip
+        ints = np.array(rows, dtype=np.int64).reshape(len(rows), len(INT_FIELDS))
+        known = np.ones(ints.shape, dtype=bool)
+        known[:, _MAYBE_UNKNOWN] = ints[:, _MAYBE_UNKNOWN] != NO_VALUE
+        floats = np.zeros((len(rows), 2), dtype=np.float64)
+        floats[:, 0] = threshold
+        text, text_at = _text_columns([w.stream for w in due], [backend])
+        return cls(ints, known, floats, text, text_at)
+
+    def rows(self, picked: list[int]) -> Headers:
+        """The headers of windows ``picked`` (a copy: ``stamp`` leaves this one as it is)."""
+        return Headers(
+            self.ints[picked], self.known[picked], self.floats[picked], self.text,
+            self.text_at[picked],
+        )  # fmt: skip
+
+    def stamp(self, emitted_ts: int, compute_ms: float) -> None:
+        """Set every window's ``emitted_ts`` and ``compute_ms``."""
+        self.ints[:, _EMITTED] = emitted_ts
+        self.floats[:, 1] = compute_ms
+
+    def write(self, dims_at: np.ndarray, bar_counts: np.ndarray, bars: np.ndarray) -> list[bytes]:
+        """Each window's document, in one ``write_documents`` call. Window ``w``'s dimensions
+        are ``bar_counts[dims_at[w]:dims_at[w + 1]]`` bars each, ``bars`` (total, 2) float64 in
+        window and dimension order. ValueError (nothing encoded) when a bar has a NaN or an
+        infinite birth."""
+        if np.isnan(bars).any() or np.isinf(bars[:, 0]).any():
+            raise ValueError("a bar with a NaN or an infinite birth cannot be encoded")
+        windows = self.ints.shape[0]
+        text_at = self.text_at
+        text_bytes = int((text_at[:, 1] - text_at[:, 0] + text_at[:, 3] - text_at[:, 2]).sum())
+        out = np.empty(max_bytes(windows, len(bar_counts), len(bars), text_bytes), np.uint8)
+        ends = np.empty(windows + 1, dtype=np.int64)
+        ends[0] = 0
+        write_documents(
+            self.ints, self.known, self.floats, self.text, text_at, dims_at, bar_counts, bars,
+            out, ends[1:],
+        )  # fmt: skip
+        bounds = ends.tolist()
+        return [out[bounds[i] : bounds[i + 1]].tobytes() for i in range(windows)]
+
+
+_MAYBE_UNKNOWN = [INT_FIELDS.index(f) for f in ("partition", "first_offset", "last_offset",
+                                               "start_ts", "end_ts")]  # fmt: skip
+_EMITTED = INT_FIELDS.index("emitted_ts")
 
 
 def warm_up() -> float:
@@ -209,18 +282,21 @@ def _int_columns(wds: list[WindowDiagram]) -> tuple[np.ndarray, np.ndarray]:
         return np.where(known, cells, 0).astype(np.int64), known
 
 
-def _text_columns(wds: list[WindowDiagram]) -> tuple[np.ndarray, np.ndarray]:
+def _text_columns(streams: list[str], backends: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """The distinct streams and backends as JSON strings in one uint8 array, and where each
-    window's two are in it (B, 4): stream start, end, backend start, end."""
+    window's two are in it (B, 4): stream start, end, backend start, end. ``backends`` has one
+    entry per window, or one for all."""
     index: dict[str, int] = {}
-    picks = [(index.setdefault(wd.stream, len(index)), index.setdefault(wd.backend, len(index)))
-             for wd in wds]  # fmt: skip
+    picks = [index.setdefault(name, len(index)) for name in streams]
+    chosen = [index.setdefault(name, len(index)) for name in backends]
     strings = [encode_basestring(name).encode() for name in index]
     starts = np.zeros(len(strings) + 1, dtype=np.int64)
     np.cumsum([len(t) for t in strings], out=starts[1:])
     which = np.array(picks, dtype=np.int64)
-    text_at = np.stack([starts[which[:, 0]], starts[which[:, 0] + 1],
-                        starts[which[:, 1]], starts[which[:, 1] + 1]], axis=1)  # fmt: skip
+    backend = np.array(chosen, dtype=np.int64)
+    text_at = np.stack([starts[which], starts[which + 1],
+                        np.broadcast_to(starts[backend], which.shape),
+                        np.broadcast_to(starts[backend + 1], which.shape)], axis=1)  # fmt: skip
     return np.frombuffer(b"".join(strings), dtype=np.uint8), text_at
 
 

@@ -1,13 +1,14 @@
 """Window diagrams -> output-topic JSON values, in numba: a whole batch in one call, off the GIL.
 
-``diagram.encode_diagrams`` flattens a batch of ``WindowDiagram``s into arrays (the header's
-integers, its two floats, the stream and backend as JSON strings, every bar) and
-``write_documents`` writes each window's document after the previous one in one buffer. The
-text is what ``json.dumps(diagram_to_dict(wd), separators=(",", ":"), ensure_ascii=False)``
-writes: keys in the schema's order, an unknown integer, an infinite threshold or death and a
-non-finite ``compute_ms`` as ``null``, floats as ``repr`` writes them (``shortest_float``),
-except the bars of a window whose bars are all float32 values (the engines' output): those
-are written in their shortest float32 form, under ``"precision": "float32"``.
+``diagram.Headers`` holds a batch's headers as arrays (the header's integers, its two floats,
+the stream and backend as JSON strings), built from ``WindowDiagram``s or from the worker's
+due windows; with every bar, ``write_documents`` writes each window's document after the
+previous one in one buffer. The text is what ``json.dumps(diagram_to_dict(wd), separators=(
+",", ":"), ensure_ascii=False)`` writes: keys in the schema's order, an unknown integer, an
+infinite threshold or death and a non-finite ``compute_ms`` as ``null``, floats as ``repr``
+writes them (``shortest_float``), except the bars of a window whose bars are all float32
+values (the engines' output): those are written in their shortest float32 form, under
+``"precision": "float32"``.
 
 The worker encodes every window it publishes, 255 numbers for a maxdim-0 window of 128
 points. orjson did that under the GIL, for about a third of the compute thread's time per

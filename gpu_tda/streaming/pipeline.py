@@ -199,18 +199,18 @@ class Pipeline:
             job = computed.job
             sent = _Sent(computed, None)
             try:
-                if computed.diagrams or job.dead_letters:
+                if computed.values or job.dead_letters:
                     sent.span = self._tracer.open_stage(
                         job.spans[0] if job.spans else None,
                         "publish",
-                        diagrams=len(computed.diagrams),
+                        diagrams=len(computed.values),
                         dead_letters=len(job.dead_letters),
                     )
                     sent.delivery = await self._publisher.send(
-                        computed.diagrams, computed.values, job.dead_letters
+                        job.due, computed.values, computed.backends, job.dead_letters
                     )
                 else:
-                    sent.delivery = Delivery([], [], 0)
+                    sent.delivery = Delivery([], [], [], 0)
             except Exception:
                 log.exception("handing a micro-batch to the producer failed")
             self._to_confirm.put_nowait(sent)
@@ -237,7 +237,7 @@ class Pipeline:
         self._tracer.close(sent.span)
         sent.span = None
         job = sent.computed.job
-        self.windows_published += len(sent.computed.diagrams)
+        self.windows_published += len(sent.computed.values)
         if job.checkpoints:
             root = job.spans[0] if job.spans else None
             with self._tracer.stage(root, "commit", partitions=len(job.checkpoints)):

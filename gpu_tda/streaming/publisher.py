@@ -21,9 +21,10 @@ Keys go to partitions as ``producer.send`` would put them (``record_batches``).
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -32,9 +33,9 @@ from aiokafka.errors import KafkaError
 
 from gpu_tda.metrics import WorkerMetrics
 from gpu_tda.streaming.breakers import BreakerConfig, StateHook, make_breaker
-from gpu_tda.streaming.diagram import WindowDiagram
 from gpu_tda.streaming.dlq import DeadLetter
 from gpu_tda.streaming.record_batches import KeyPartitions, Record, send_records
+from gpu_tda.streaming.ring_buffer import DueWindow
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +66,12 @@ class _Batch:
 
 @dataclass
 class Delivery:
-    """One job's messages in flight: their batches, and what to count once acknowledged."""
+    """One job's messages in flight: their batches, and what to count once acknowledged (each
+    window's backend and last point's timestamp, the dead letters)."""
 
     batches: list[_Batch]
-    diagrams: list[WindowDiagram]
+    backends: list[str]
+    end_ts: list[int]
     dead_letters: int
     started: float = field(default_factory=time.perf_counter)
 
@@ -100,9 +103,14 @@ class Publisher:
         self._keys = KeyPartitions()
 
     async def send(
-        self, diagrams: list[WindowDiagram], values: list[bytes], dead_letters: list[DeadLetter]
+        self,
+        windows: Sequence[DueWindow],
+        values: list[bytes],
+        backends: list[str],
+        dead_letters: list[DeadLetter],
     ) -> Delivery:
-        """Hand every message to the producer (``values[i]`` encodes ``diagrams[i]``).
+        """Hand every message to the producer (``values[i]`` is the document of ``windows[i]``,
+        computed on ``backends[i]``).
 
         Returns at once after that, with the delivery for ``confirm``; a send that fails here
         is retried there.
@@ -112,12 +120,13 @@ class Publisher:
             parts = await self._topic_partitions(self.dlq_topic)
             records = [(d.value, d.key, d.headers) for d in dead_letters]
             batches += self._group(self.dlq_topic, parts, records)
-        if diagrams:
+        if values:
             parts = await self._topic_partitions(self.output_topic)
-            keys = [wd.stream.encode() for wd in diagrams]
+            keys = [w.stream.encode() for w in windows]
             records = [(v, k, None) for v, k in zip(values, keys, strict=True)]
             batches += self._group(self.output_topic, parts, records)
-        delivery = Delivery(batches, diagrams, len(dead_letters))
+        end_ts = [w.end_ts for w in windows] if values else []
+        delivery = Delivery(batches, backends, end_ts, len(dead_letters))
         for batch in batches:
             try:
                 await asyncio.wait_for(self._send_batch(batch), self.attempt_timeout_s)
@@ -134,16 +143,14 @@ class Publisher:
         m.send_latency.observe(time.perf_counter() - delivery.started)
         if delivery.dead_letters:
             m.messages_sent.labels(topic=self.dlq_topic).inc(delivery.dead_letters)
-        if delivery.diagrams:
-            m.messages_sent.labels(topic=self.output_topic).inc(len(delivery.diagrams))
-        per_backend: dict[str, int] = {}
+        if delivery.backends:
+            m.messages_sent.labels(topic=self.output_topic).inc(len(delivery.backends))
         now = time.time()
         latency = m.end_to_end_latency
-        for wd in delivery.diagrams:
-            per_backend[wd.backend] = per_backend.get(wd.backend, 0) + 1
-            if wd.end_ts is not None and wd.end_ts > 0:
-                latency.observe(max(0.0, now - wd.end_ts / 1000))
-        for backend, count in per_backend.items():
+        for end_ts in delivery.end_ts:
+            if end_ts > 0:  # a point's Kafka timestamp (NO_VALUE: none)
+                latency.observe(max(0.0, now - end_ts / 1000))
+        for backend, count in collections.Counter(delivery.backends).items():
             m.windows.labels(backend=backend).inc(count)
 
     async def guarded(

@@ -112,7 +112,9 @@ class KafkaWorker:
             compute_fn=self.gpu_guard,
             device_fn=self.gpu_guard.on_device,
         )
-        self._job_computer = JobComputer(self.computer, self.gpu_guard, self.metrics)
+        self._job_computer = JobComputer(
+            self.computer, self.gpu_guard, self.metrics, direct_cpu=compute_fn is None
+        )
         # which jobs run on the event loop: the cost estimate is of gpu-tda's own engine, so a
         # replaced compute_fn (tests), which may take any time, always runs in the thread
         self._inline = self._job_computer.small if compute_fn is None else None

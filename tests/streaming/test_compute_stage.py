@@ -9,13 +9,16 @@ import time
 
 import numpy as np
 import orjson
+import pytest
 from prometheus_client import CollectorRegistry
 
+from gpu_tda import cpu_engine
 from gpu_tda.metrics import WorkerMetrics
 from gpu_tda.streaming.backpressure import InputPause
 from gpu_tda.streaming.batch import WindowComputer
 from gpu_tda.streaming.breakers import GpuGuard
 from gpu_tda.streaming.compute_stage import Computed, JobComputer
+from gpu_tda.streaming.diagram import decode_diagram
 from gpu_tda.streaming.intake import Job
 from gpu_tda.streaming.pipeline import Pipeline
 from gpu_tda.streaming.publisher import Publisher
@@ -34,11 +37,11 @@ def job_of(count: int, n: int, backend: str = "cpu", seed: int = 0) -> Job:
     return Job(records=count, points=count * n, due=due, backends=[backend] * count)
 
 
-def job_computer(maxdim: int) -> JobComputer:
+def job_computer(maxdim: int, threshold: float = np.inf, direct_cpu: bool = True) -> JobComputer:
     metrics = WorkerMetrics(CollectorRegistry())
     guard = GpuGuard.create(lambda *a, **k: None, metrics=metrics)
-    computer = WindowComputer(maxdim, backend="cpu")
-    return JobComputer(computer, guard, metrics)
+    computer = WindowComputer(maxdim, threshold, backend="cpu")
+    return JobComputer(computer, guard, metrics, direct_cpu=direct_cpu)
 
 
 def test_only_small_cpu_jobs_are_computed_on_the_event_loop():
@@ -72,8 +75,8 @@ async def test_inline_and_threaded_compute_give_the_same_diagrams_equal_to_ripse
         for timing in ("emitted_ts", "compute_ms"):
             doc_a.pop(timing), doc_b.pop(timing)
         assert doc_a == doc_b
-    for window, diagram in zip(job.due, inline.diagrams, strict=True):
-        assert_same_diagrams(diagram.diagrams, ripser_diagrams(window.points, maxdim=0))
+    for window, value in zip(job.due, inline.values, strict=True):
+        assert_same_diagrams(decode_diagram(value).diagrams, ripser_diagrams(window.points, 0))
 
 
 async def test_the_compute_thread_goes_on_with_waiting_jobs_while_the_loop_is_busy():
@@ -122,3 +125,61 @@ async def test_the_compute_thread_goes_on_with_waiting_jobs_while_the_loop_is_bu
     assert all(thread != loop_thread for _, thread, _ in threaded)
     assert all(start < unblocked for _, _, start in threaded)  # no wait for the loop
     assert computed[3][1] == loop_thread
+
+
+def varied_job(seed: int) -> Job:
+    """CPU windows of two scales (several chunks when split), degenerate ones among them (one
+    point, duplicates, collinear), some without partition, offsets or timestamps."""
+    rng = np.random.default_rng(seed)
+    specs = (WindowSpec(24, 8), WindowSpec(40, 8))
+    clouds = [rng.normal(size=(specs[i % 2].size, 3)) for i in range(40)]
+    clouds[3] = np.repeat(rng.normal(size=(1, 3)), 24, axis=0)  # one point, 24 times
+    clouds[5] = np.outer(np.arange(24.0) % 5, [1.0, 2.0, 0.0])  # collinear, duplicated
+    clouds[6] = rng.normal(size=(1, 3))  # a lone point (the processor's partial windows)
+    due = [
+        DueWindow(
+            f"s-{i % 7}",
+            specs[i % 2],
+            i,
+            cloud,
+            -1 if i % 5 == 0 else 100 + i,  # NO_VALUE: unknown
+            -1 if i % 5 == 0 else 100 + i + len(cloud),
+            -1 if i % 3 == 0 else 1764190000000 + i,
+            1764190000100 + i,
+            None if i % 4 == 0 else i % 4,
+        )
+        for i, cloud in enumerate(clouds)
+    ]
+    return Job(records=len(due), points=len(due) * 8, due=due, backends=["cpu"] * len(due))
+
+
+def without_timing(value: bytes) -> dict:
+    doc = orjson.loads(value)
+    doc.pop("emitted_ts"), doc.pop("compute_ms")
+    return doc
+
+
+@pytest.mark.parametrize(("maxdim", "threshold"), [(0, np.inf), (1, np.inf), (1, 1.5), (2, np.inf)])
+@pytest.mark.parametrize("split", [False, True])
+def test_direct_cpu_documents_equal_those_through_the_window_computer(
+    monkeypatch, maxdim, threshold, split
+):
+    """The direct path (each engine thread writes its chunk's documents) publishes exactly
+    what computing WindowDiagrams and encoding them publishes, and that is ripser's."""
+    monkeypatch.setattr(cpu_engine, "SMALL_BATCH_COST", 0 if split else 1 << 60)
+    monkeypatch.setattr(cpu_engine, "_cpu_count", lambda: 3)
+    job = varied_job(seed=maxdim)
+    started_ms = int(time.time() * 1000)
+    direct = job_computer(maxdim, threshold)(job)
+    through = job_computer(maxdim, threshold, direct_cpu=False)(job)
+    assert direct.backends == through.backends == ["cpu"] * len(job.due)
+    assert [without_timing(v) for v in direct.values] == [without_timing(v) for v in through.values]
+    for window, value in zip(job.due, direct.values, strict=True):
+        doc = orjson.loads(value)
+        assert started_ms <= doc["emitted_ts"] <= int(time.time() * 1000)
+        assert doc["compute_ms"] >= 0
+        assert (doc["window"]["partition"] is None) == (window.partition is None)
+        assert_same_diagrams(
+            decode_diagram(value).diagrams,
+            ripser_diagrams(window.points, maxdim, threshold),
+        )
