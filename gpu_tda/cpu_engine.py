@@ -32,8 +32,8 @@ T = TypeVar("T")
 class ChunkBars(NamedTuple):
     """One chunk's kernel output: the indices of its windows in the batch, ``counts``
     (windows, maxdim + 1) bars per window and dimension, and every bar's birth and death
-    (float32), grouped by window then dimension, each group in ripser's order; ``seconds`` the
-    kernel took."""
+    (float32), grouped by window then dimension, each group in ripser's order; ``seconds`` packing
+    the chunk and its kernel took."""
 
     windows: list[int]
     counts: np.ndarray
